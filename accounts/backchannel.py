@@ -1,0 +1,43 @@
+"""Back-channel logout: validate the provider's logout token, end the matching sessions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from accounts.exceptions import TokenValidationError
+from accounts.models import SeenLogoutToken
+from accounts.provider import Provider
+from accounts.validation import validate_logout_token
+from bff import clock
+from bff.models import TokenSession
+from bff.sessions import end_sessions
+
+# How long a jti is remembered when the token has no exp.
+JTI_MEMORY = timedelta(days=1)
+
+
+def remember_jti(issuer: str, jti: str, exp: float | None) -> None:
+    """Record the jti once; a second sight is a replay (on any host sharing the database)."""
+    now = clock.now_datetime()
+    expires = datetime.fromtimestamp(exp, tz=UTC) if exp else now + JTI_MEMORY
+    SeenLogoutToken.objects.filter(expires_at__lt=now - JTI_MEMORY).delete()
+    try:
+        with transaction.atomic():
+            SeenLogoutToken.objects.create(issuer=issuer, jti=jti[:255], expires_at=expires)
+    except IntegrityError as exc:
+        raise TokenValidationError("jti replayed") from exc
+
+
+def end_sessions_for_logout_token(provider: Provider, raw: str) -> int:
+    """Validate `raw` and end every live session matching (iss, sid) or (iss, sub)."""
+    claims = validate_logout_token(raw, provider, now=clock.now())
+    exp = claims.get("exp")
+    remember_jti(provider.issuer, claims["jti"], exp if isinstance(exp, int | float) else None)
+    matching = TokenSession.objects.filter(issuer=provider.issuer)
+    if claims.get("sid"):
+        matching = matching.filter(sid=claims["sid"])
+    if claims.get("sub"):
+        matching = matching.filter(subject=claims["sub"])
+    return end_sessions(matching, TokenSession.EndReason.BACKCHANNEL)

@@ -1,0 +1,191 @@
+"""Calls to a provider's endpoints on behalf of the BFF: authorize URL, code exchange,
+refresh, revocation, UserInfo. authlib does client authentication and PKCE; every failure
+is mapped to ProviderUnavailable (transient) or ProviderError / InvalidGrant (final)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.requests_client import OAuth2Session
+
+from accounts.conf import accounts_settings
+from accounts.exceptions import InvalidGrant, ProviderError, ProviderUnavailable
+from accounts.provider import Provider, http_get_json
+
+logger = logging.getLogger(__name__)
+
+
+def random_secret() -> str:
+    """256 bits, URL-safe: state, nonce and PKCE verifier."""
+    return secrets.token_urlsafe(32)
+
+
+def s256_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _auth_method(provider: Provider, field: str) -> str:
+    supported = provider.metadata().get(field) or ["client_secret_basic"]
+    if not provider.config.client_secret:
+        return "none"
+    if "client_secret_basic" in supported:
+        return "client_secret_basic"
+    if "client_secret_post" in supported:
+        return "client_secret_post"
+    return "client_secret_basic"
+
+
+def _session(provider: Provider, field: str) -> OAuth2Session:
+    session = OAuth2Session(
+        client_id=provider.config.client_id,
+        client_secret=provider.config.client_secret or None,
+        token_endpoint_auth_method=_auth_method(provider, field),
+        revocation_endpoint_auth_method=_auth_method(provider, field),
+    )
+    session.headers["User-Agent"] = "django-bff"
+    return session
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _token_request(provider: Provider, call: str, **kwargs: Any) -> dict[str, Any]:
+    """POST to the token endpoint through authlib; classify every failure."""
+    url = provider.metadata()["token_endpoint"]
+    with _session(provider, "token_endpoint_auth_methods_supported") as session:
+        try:
+            token = getattr(session, call)(
+                url, timeout=accounts_settings.OIDC_HTTP_TIMEOUT, **kwargs
+            )
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if status >= 500 or status == 429:
+                raise ProviderUnavailable(
+                    f"token endpoint answered {status}", _retry_after(exc.response)
+                ) from exc
+            raise ProviderError("bad_response", f"token endpoint answered {status}") from exc
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(f"token endpoint: {type(exc).__name__}") from exc
+        except AuthlibBaseError as exc:
+            error = getattr(exc, "error", "") or "error"
+            description = getattr(exc, "description", "") or ""
+            if error == "invalid_grant":
+                raise InvalidGrant(error, description) from exc
+            if error in ("temporarily_unavailable", "server_error", "slow_down"):
+                raise ProviderUnavailable(f"token endpoint: {error}") from exc
+            raise ProviderError(error, description) from exc
+        except ValueError as exc:  # a non-JSON 4xx body
+            raise ProviderError("bad_response", "token endpoint answered no JSON object") from exc
+    token = dict(token)
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise ProviderError("bad_response", "no access_token in the token response")
+    if str(token.get("token_type", "")).lower() != "bearer":
+        raise ProviderError("bad_response", "token_type is not Bearer")
+    return token
+
+
+def authorization_url(
+    provider: Provider, *, redirect_uri: str, state: str, nonce: str, verifier: str
+) -> str:
+    endpoint = provider.metadata()["authorization_endpoint"]
+    params = {
+        **provider.config.auth_params,
+        "response_type": "code",
+        "client_id": provider.config.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": " ".join(provider.config.scopes),
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": s256_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
+
+def exchange_code(
+    provider: Provider, *, code: str, verifier: str, redirect_uri: str
+) -> dict[str, Any]:
+    token = _token_request(
+        provider,
+        "fetch_token",
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=verifier,
+    )
+    if not isinstance(token.get("id_token"), str):
+        raise ProviderError("bad_response", "no id_token in the token response")
+    return token
+
+
+def refresh(provider: Provider, refresh_token: str) -> dict[str, Any]:
+    return _token_request(provider, "refresh_token", refresh_token=refresh_token)
+
+
+def revoke(provider: Provider, token: str, hint: str = "refresh_token") -> bool:
+    """RFC 7009 revocation; best effort, returns whether the provider accepted it."""
+    try:
+        url = provider.endpoint("revocation_endpoint")
+    except (ProviderUnavailable, ProviderError):
+        return False
+    if not url or not token:
+        return False
+    with _session(provider, "revocation_endpoint_auth_methods_supported") as session:
+        try:
+            response = session.revoke_token(
+                url, token=token, token_type_hint=hint, timeout=accounts_settings.OIDC_HTTP_TIMEOUT
+            )
+        except (requests.RequestException, AuthlibBaseError) as exc:
+            logger.warning("provider=%s revocation failed: %s", provider.name, type(exc).__name__)
+            return False
+    if response.status_code != 200:
+        logger.warning("provider=%s revocation answered %s", provider.name, response.status_code)
+    return response.status_code == 200
+
+
+def userinfo(provider: Provider, access_token: str) -> dict[str, Any]:
+    url = provider.endpoint("userinfo_endpoint")
+    if not url:
+        return {}
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {access_token}"
+    with session:
+        return http_get_json(session, url)
+
+
+def end_session_url(
+    provider: Provider, *, id_token: str, post_logout_redirect_uri: str, state: str
+) -> str | None:
+    """RP-initiated logout URL, or None when the provider has no end_session_endpoint."""
+    try:
+        endpoint = provider.endpoint("end_session_endpoint")
+    except (ProviderUnavailable, ProviderError):
+        return None
+    if not endpoint:
+        return None
+    params = {
+        "client_id": provider.config.client_id,
+        "post_logout_redirect_uri": post_logout_redirect_uri,
+        "state": state,
+    }
+    if id_token:
+        params["id_token_hint"] = id_token
+    return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
+
+def client_credentials(provider: Provider) -> dict[str, Any]:
+    """A token for the BFF itself (client credentials grant)."""
+    return _token_request(provider, "fetch_token", grant_type="client_credentials")

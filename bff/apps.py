@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class BffConfig(AppConfig):
+    name = "bff"
+    verbose_name = "Token sessions and API gateway"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from bff import checks  # noqa: F401 - registers the system checks

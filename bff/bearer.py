@@ -1,0 +1,73 @@
+"""Which bearer token an upstream call carries: the user's, the app's own, or none.
+
+An upstream's `token` kind decides: `user` (the session's access token, required),
+`client` (a client-credentials token, cached until near expiry), `user_or_client`,
+`user_or_none`, `none`. Shared by the /api proxy and the server-side client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.http import HttpRequest
+
+from accounts import client
+from accounts.provider import default_provider_name, get_provider
+from bff.exceptions import SessionEnded
+from bff.refresh import ensure_fresh
+from bff.upstreams import Upstream
+
+_client_tokens: dict[str, tuple[str, float]] = {}
+_client_lock = threading.Lock()
+# A cached client token is replaced this long before it expires.
+CLIENT_TOKEN_MARGIN = 60.0
+
+
+class NotSignedIn(Exception):
+    """The upstream needs the user's token and the request has no session."""
+
+
+def client_credentials_token(provider_name: str | None = None) -> str:
+    name = provider_name or default_provider_name()
+    cached = _client_tokens.get(name)
+    if cached and cached[1] - CLIENT_TOKEN_MARGIN > time.time():
+        return cached[0]
+    with _client_lock:
+        cached = _client_tokens.get(name)
+        if cached and cached[1] - CLIENT_TOKEN_MARGIN > time.time():
+            return cached[0]
+        received = time.time()
+        response = client.client_credentials(get_provider(name))
+        expires = received + float(response.get("expires_in") or 300)
+        _client_tokens[name] = (response["access_token"], expires)
+        return response["access_token"]
+
+
+def bearer_for(request: HttpRequest, upstream: Upstream) -> tuple[str | None, bool]:
+    """(token, is_user_token) for a call to `upstream` on behalf of `request`."""
+    record = getattr(request, "token_session", None)
+    kind = upstream.token
+    if kind == "none":
+        return None, False
+    if record is not None and kind in ("user", "user_or_client", "user_or_none"):
+        return record.tokens.access_token, True
+    if kind == "user":
+        raise NotSignedIn()
+    if kind == "user_or_none":
+        return None, False
+    return client_credentials_token(), False
+
+
+def refreshed_bearer(request: HttpRequest, failed_token: str) -> str:
+    """After an upstream said invalid_token: one forced, single-flight refresh."""
+    record = getattr(request, "token_session", None)
+    if record is None:
+        raise NotSignedIn()
+    try:
+        record = ensure_fresh(record, force=True, failed_access_token=failed_token)
+    except SessionEnded:
+        request.token_session = None
+        raise
+    request.token_session = record
+    return record.tokens.access_token

@@ -1,0 +1,51 @@
+"""Deploy checks of the token lifecycle (shown by `manage.py check --deploy`)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from bff.conf import bff_settings
+
+
+@register(Tags.security, deploy=True)
+def check_token_encryption_keys(app_configs, **kwargs):
+    if not bff_settings.BFF_TOKEN_ENCRYPTION_KEYS:
+        return [
+            Warning(
+                "Tokens are encrypted with a key derived from SECRET_KEY.",
+                hint="Set BFF_TOKEN_ENCRYPTION_KEYS to one or more Fernet keys (newest first), "
+                "so rotating SECRET_KEY does not make stored tokens unreadable.",
+                id="bff.W001",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_demo_wiring(app_configs, **kwargs):
+    if getattr(settings, "DEMO_MODE", False):
+        return [
+            Error(
+                "No OIDC_ISSUER is set: the BFF uses the development provider and demo API.",
+                hint="Set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET for production.",
+                id="bff.E001",
+            )
+        ]
+    return []
+
+
+@register(Tags.caches, deploy=True)
+def check_lock_backend(app_configs, **kwargs):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    uses_db_lock = bff_settings.BFF_LOCK_BACKEND.endswith("DatabaseLock")
+    if uses_db_lock and "sqlite" in engine:
+        return [
+            Warning(
+                "The refresh lock is the SQLite write lock: fine for one host, not for several.",
+                hint="Scale out on PostgreSQL (DATABASE_URL) and, optionally, "
+                "BFF_LOCK_BACKEND=bff.locks.redis.RedisLock.",
+                id="bff.W002",
+            )
+        ]
+    return []

@@ -1,0 +1,67 @@
+"""Every setting of the bff app, read in one place with its default.
+
+Use `from bff.conf import bff_settings` and read attributes; `override_settings` works
+because the cache is dropped on Django's `setting_changed` signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # Refresh when remaining life < min(buffer, lifetime / 2).
+    "BFF_REFRESH_BUFFER_SECONDS": 300,
+    # Fernet keys (urlsafe base64, 32 bytes); the first encrypts, all decrypt.
+    # Empty: one key derived from SECRET_KEY (deploy check bff.W001).
+    "BFF_TOKEN_ENCRYPTION_KEYS": [],
+    # Dotted path of the single-flight refresh lock (bff.locks.*).
+    "BFF_LOCK_BACKEND": "bff.locks.database.DatabaseLock",
+    "BFF_LOCK_REDIS_URL": "redis://127.0.0.1:6379/0",
+    # How long a request waits for a sibling's refresh before giving up (503).
+    "BFF_LOCK_WAIT_SECONDS": 20.0,
+    # Token endpoint timeouts (connect, read); the Redis lock lives longer than their sum.
+    "BFF_TOKEN_ENDPOINT_TIMEOUT": (3.05, 10.0),
+    # Backoff after a transient refresh failure: first wait, doubled up to the maximum.
+    "BFF_REFRESH_BACKOFF_SECONDS": 2.0,
+    "BFF_REFRESH_BACKOFF_MAX_SECONDS": 60.0,
+    # Session limits enforced on the server.
+    "BFF_SESSION_MAX_AGE_SECONDS": 7 * 24 * 3600,
+    "BFF_SESSION_IDLE_SECONDS": 24 * 3600,
+    # last_seen is written at most this often.
+    "BFF_LAST_SEEN_INTERVAL_SECONDS": 60,
+    # Named upstreams: {"name": "https://base"} or {"name": {"url": ..., ...}}.
+    "BFF_UPSTREAMS": {},
+    # Paths the token middleware never touches.
+    "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/favicon.ico"),
+}
+
+
+class BFFSettings:
+    """Attribute access to the bff settings with defaults."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(name)
+        if name not in self._cache:
+            self._cache[name] = getattr(settings, name, DEFAULTS[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+bff_settings = BFFSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in DEFAULTS:
+        bff_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,113 @@
+"""The server-side session record: one row per signed-in browser session, tokens encrypted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import models
+
+from bff import crypto
+from bff.tokens import TokenSet
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
+
+
+class TokenSessionQuerySet(models.QuerySet):
+    def live(self) -> TokenSessionQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class TokenSession(models.Model):
+    """A browser session's tokens and lifecycle. The Django session holds only its id."""
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", "Signed out"
+        REFRESH_REJECTED = "refresh_rejected", "Provider rejected the refresh token"
+        IDENTITY_CHANGED = "identity_changed", "Refreshed ID token changed identity"
+        BACKCHANNEL = "backchannel", "Provider back-channel logout"
+        ENDED_BY_USER = "ended_by_user", "Ended by the user"
+        ENDED_BY_ADMIN = "ended_by_admin", "Ended by an admin"
+        MAX_AGE = "max_age", "Absolute lifetime reached"
+        IDLE = "idle", "Idle timeout"
+        REPLACED = "replaced", "Replaced by a new sign-in"
+        NO_REFRESH_TOKEN = "no_refresh_token", "Access token expired, no refresh token"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_sessions"
+    )
+    provider = models.CharField(max_length=64)
+    issuer = models.CharField(max_length=512)
+    subject = models.CharField(max_length=255)
+    sid = models.CharField(max_length=255, blank=True, db_index=True)
+
+    access_token_encrypted = models.TextField()
+    refresh_token_encrypted = models.TextField(blank=True)
+    id_token_encrypted = models.TextField(blank=True)
+    access_issued_at = models.DateTimeField()
+    access_expires_at = models.DateTimeField()
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    # Transient refresh failures back off per session.
+    refresh_failures = models.PositiveIntegerField(default=0)
+    refresh_retry_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+
+    objects = TokenSessionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["issuer", "subject"], name="bff_session_iss_sub"),
+            models.Index(fields=["user", "ended_at"], name="bff_session_user_live"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.provider} ({'ended' if self.ended_at else 'live'})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def tokens(self) -> TokenSet:
+        return TokenSet(
+            access_token=crypto.decrypt(self.access_token_encrypted),
+            refresh_token=crypto.decrypt(self.refresh_token_encrypted),
+            id_token=crypto.decrypt(self.id_token_encrypted),
+            issued_at=self.access_issued_at.timestamp(),
+            expires_at=self.access_expires_at.timestamp(),
+            refresh_expires_at=_ts(self.refresh_expires_at),
+        )
+
+    def set_tokens(self, tokens: TokenSet) -> list[str]:
+        """Store (encrypted) tokens on the instance; returns the fields changed."""
+        self.access_token_encrypted = crypto.encrypt(tokens.access_token)
+        self.refresh_token_encrypted = crypto.encrypt(tokens.refresh_token)
+        self.id_token_encrypted = crypto.encrypt(tokens.id_token)
+        self.access_issued_at = _dt(tokens.issued_at)
+        self.access_expires_at = _dt(tokens.expires_at)
+        self.refresh_expires_at = _dt(tokens.refresh_expires_at)
+        return [
+            "access_token_encrypted",
+            "refresh_token_encrypted",
+            "id_token_encrypted",
+            "access_issued_at",
+            "access_expires_at",
+            "refresh_expires_at",
+        ]

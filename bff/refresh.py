@@ -1,0 +1,168 @@
+"""Single-flight token refresh.
+
+`ensure_fresh(record)` returns a record whose access token is fresh enough. When a refresh
+is due it takes the session's lock (bff.locks), re-reads the record, and calls the provider
+only if nobody refreshed meanwhile; the new tokens are written before the lock is released.
+So one refresh grant reaches the provider per rotation, however many requests, threads,
+processes and hosts ask at once. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from accounts import client
+from accounts.exceptions import (
+    InvalidGrant,
+    ProviderError,
+    ProviderUnavailable,
+    TokenValidationError,
+)
+from accounts.provider import Provider, get_provider
+from accounts.validation import validate_id_token
+from bff import clock
+from bff.conf import bff_settings
+from bff.exceptions import LockTimeout, SessionEnded
+from bff.locks import get_lock
+from bff.models import TokenSession
+from bff.sessions import end_sessions
+from bff.tokens import TokenSet, needs_refresh, token_set_from_response
+
+logger = logging.getLogger(__name__)
+
+Reason = TokenSession.EndReason
+
+
+def _due(tokens: TokenSet, now: float, force: bool, failed_access_token: str | None) -> bool:
+    if force:
+        # Only the token that failed upstream is worth replacing; a newer one is used as is.
+        return tokens.access_token == failed_access_token
+    return needs_refresh(tokens, now, bff_settings.BFF_REFRESH_BUFFER_SECONDS)
+
+
+def _backoff_remaining(record: TokenSession, now: float) -> float:
+    if record.refresh_retry_at is None:
+        return 0.0
+    return max(record.refresh_retry_at.timestamp() - now, 0.0)
+
+
+def ensure_fresh(
+    record: TokenSession, *, force: bool = False, failed_access_token: str | None = None
+) -> TokenSession:
+    """Return `record` or a newer copy with fresh tokens.
+
+    Raises SessionEnded when the session is over, ProviderUnavailable when a refresh was due
+    but could not happen now (the caller may still use a not-yet-expired access token).
+    """
+    now = clock.now()
+    tokens = record.tokens
+    if not _due(tokens, now, force, failed_access_token):
+        return record
+    if not tokens.refresh_token:
+        if tokens.is_expired(now):
+            end_sessions(TokenSession.objects.filter(pk=record.pk), Reason.NO_REFRESH_TOKEN)
+            raise SessionEnded(Reason.NO_REFRESH_TOKEN)
+        return record
+    wait = _backoff_remaining(record, now)
+    if wait:
+        raise ProviderUnavailable("refresh backing off", retry_after=wait)
+    try:
+        with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS):
+            outcome = _under_lock(record, force, failed_access_token)
+    except LockTimeout as exc:
+        raise ProviderUnavailable("timed out waiting for a refresh", retry_after=1) from exc
+    # Raised only after the lock is released: with the database lock an exception inside
+    # would roll back what was written (the ended record, the backoff).
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _under_lock(
+    record: TokenSession, force: bool, failed_access_token: str | None
+) -> TokenSession | Exception:
+    current = TokenSession.objects.select_related("user").get(pk=record.pk)
+    if not current.is_live:
+        return SessionEnded(current.end_reason)
+    now = clock.now()
+    if not _due(current.tokens, now, force, failed_access_token):
+        return current  # a sibling refreshed while we waited
+    wait = _backoff_remaining(current, now)
+    if wait:
+        return ProviderUnavailable("refresh backing off", retry_after=wait)
+    return _refresh_locked(current, now)
+
+
+def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exception:
+    """Call the provider's token endpoint and store the outcome. Caller holds the lock."""
+    previous = record.tokens
+    provider = get_provider(record.provider)
+    try:
+        response = client.refresh(provider, previous.refresh_token)
+    except InvalidGrant:
+        latest = TokenSession.objects.get(pk=record.pk)
+        if latest.is_live and latest.version != record.version:
+            return latest  # a sibling rotated the token after all: use theirs
+        end_sessions(TokenSession.objects.filter(pk=record.pk), Reason.REFRESH_REJECTED)
+        logger.info("session=%s refresh rejected by provider: ended", record.pk)
+        return SessionEnded(Reason.REFRESH_REJECTED)
+    except (ProviderUnavailable, ProviderError) as exc:
+        _record_failure(record, now)
+        logger.warning("session=%s refresh failed: %s", record.pk, exc)
+        return ProviderUnavailable(str(exc), retry_after=_backoff_remaining(record, now))
+
+    received_at = clock.now()
+    fresh = token_set_from_response(response, received_at, previous)
+    if response.get("id_token"):
+        fresh = _checked_id_token(record, provider, fresh, previous, received_at)
+        if isinstance(fresh, Exception):
+            return fresh
+    fields = record.set_tokens(fresh)
+    updated = TokenSession.objects.filter(
+        pk=record.pk, version=record.version, ended_at__isnull=True
+    ).update(
+        **{name: getattr(record, name) for name in fields},
+        version=record.version + 1,
+        refresh_failures=0,
+        refresh_retry_at=None,
+    )
+    if not updated:
+        return SessionEnded("ended during refresh")
+    record.version += 1
+    record.refresh_failures = 0
+    record.refresh_retry_at = None
+    logger.info("session=%s refreshed version=%d", record.pk, record.version)
+    return record
+
+
+def _checked_id_token(
+    record: TokenSession, provider: Provider, fresh: TokenSet, previous: TokenSet, now: float
+) -> TokenSet | SessionEnded:
+    """A refreshed ID token must keep iss and sub (Core 12.2); otherwise the session ends."""
+    try:
+        validate_id_token(
+            fresh.id_token, provider, now=now, nonce=None, expected_subject=record.subject
+        )
+    except TokenValidationError as exc:
+        end_sessions(TokenSession.objects.filter(pk=record.pk), Reason.IDENTITY_CHANGED)
+        logger.warning("session=%s refreshed ID token rejected: %s", record.pk, exc.reason)
+        return SessionEnded(Reason.IDENTITY_CHANGED)
+    except (ProviderUnavailable, ProviderError):
+        # Keys unreachable: keep the rotated tokens (losing them would end the session)
+        # and the ID token we already validated.
+        return TokenSet(**{**fresh.__dict__, "id_token": previous.id_token})
+    return fresh
+
+
+def _record_failure(record: TokenSession, now: float) -> None:
+    failures = record.refresh_failures + 1
+    delay = min(
+        bff_settings.BFF_REFRESH_BACKOFF_SECONDS * 2 ** (failures - 1),
+        bff_settings.BFF_REFRESH_BACKOFF_MAX_SECONDS,
+    )
+    record.refresh_failures = failures
+    record.refresh_retry_at = clock.now_datetime() + timedelta(seconds=delay)
+    TokenSession.objects.filter(pk=record.pk).update(
+        refresh_failures=failures, refresh_retry_at=record.refresh_retry_at
+    )

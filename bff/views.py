@@ -1,0 +1,61 @@
+"""Server-rendered pages and health checks."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from bff.bearer import NotSignedIn
+from bff.client import UpstreamError, upstream
+from bff.exceptions import SessionEnded
+from bff.responses import session_over
+
+DASHBOARD_QUERY = "query Dashboard { me { sub email name } showPrivateStuff }"
+
+
+@never_cache
+@require_GET
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """The signed-in home page, with private data fetched upstream on the server."""
+    context: dict[str, object] = {}
+    try:
+        context["data"] = upstream(request, "graphql").query(DASHBOARD_QUERY)
+    except KeyError:
+        context["error"] = "No GraphQL upstream is configured."
+    except NotSignedIn:
+        context["error"] = "This account has no upstream token (signed in without a provider)."
+    except SessionEnded:
+        return session_over(request)
+    except UpstreamError as exc:
+        context["error"] = exc.message
+    return render(request, "bff/dashboard.html", context)
+
+
+@never_cache
+@require_GET
+def items_view(request: HttpRequest) -> HttpResponse:
+    """Lists and adds items through /api/graphql with the page's JS module."""
+    return render(request, "bff/items.html")
+
+
+@login_not_required
+@require_GET
+def healthz_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz_view(request: HttpRequest) -> JsonResponse:
+    """Ready when the database answers."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # any database failure means not ready
+        return JsonResponse({"ready": False, "database": type(exc).__name__}, status=503)
+    return JsonResponse({"ready": True})

@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""`make run`: migrate, prepare the demo, and run the BFF, the built-in provider and the
+demo API as three servers on SQLite. Ctrl-C stops all of them.
+
+    BFF        http://127.0.0.1:8000
+    provider   http://localhost:8001   (another host name: browsers share cookies per host)
+    demo API   http://127.0.0.1:8002
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BFF_URL = "http://127.0.0.1:8000"
+IDP_URL = "http://localhost:8001"
+API_URL = "http://127.0.0.1:8002"
+DEMO_EMAIL = os.environ.get("DEMO_USER_EMAIL", "demo@example.com")
+DEMO_PASSWORD = os.environ.get("DEMO_USER_PASSWORD", "demo-password-123")
+CLIENT_ID = "bff-demo"
+CLIENT_SECRET = "bff-demo-secret-development-only"
+
+
+def manage(settings: str, *args: str) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings}
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def serve(settings: str, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **extra_env}
+    wsgi = settings.rsplit(".", 1)[0] + ".wsgi"
+    command = [PY, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}"]
+    command += ["--worker-class", "gthread", "--threads", "8", "--log-level", "warning"]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+def main() -> int:
+    (ROOT / "var").mkdir(exist_ok=True)
+    bff_env = {"DJANGO_DEBUG": "true", "DJANGO_HTTPS": "false"}
+    os.environ.update({"IDP_DEBUG": "true", "DEMO_DEBUG": "true", **bff_env})
+    print("Preparing databases …", flush=True)
+    manage("config.settings", "migrate", "--verbosity", "0")
+    manage("idp.settings", "migrate", "--verbosity", "0")
+    manage("demo.settings", "migrate", "--verbosity", "0")
+    manage(
+        "idp.settings",
+        "idp_bootstrap",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+        "--redirect-uri",
+        f"{BFF_URL}/auth/callback/oidc",
+        "--post-logout-redirect-uri",
+        f"{BFF_URL}/",
+        "--user-email",
+        DEMO_EMAIL,
+        "--user-password",
+        DEMO_PASSWORD,
+        "--user-name",
+        "Demo User",
+    )
+    manage("config.settings", "collectstatic", "--noinput", "--verbosity", "0")
+    servers = [
+        serve("idp.settings", 8001, {"IDP_ISSUER": f"{IDP_URL}/o"}),
+        serve("demo.settings", 8002, {"DEMO_ISSUER": f"{IDP_URL}/o"}),
+        serve("config.settings", 8000, {"DJANGO_DEBUG": "false"}),
+    ]
+    time.sleep(1.5)
+    print(
+        f"\n  Open {BFF_URL} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        f"  (provider {IDP_URL}, demo API {API_URL}). Ctrl-C stops all three.\n",
+        flush=True,
+    )
+    try:
+        while all(server.poll() is None for server in servers):
+            time.sleep(0.5)
+        print("A server stopped; stopping the others.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+        for server in servers:
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

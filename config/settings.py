@@ -1,0 +1,186 @@
+"""Settings of the BFF. Every environment variable of the contract is read here, once.
+
+See .env.example for each variable. With no OIDC_ISSUER the demo wiring is used:
+the built-in provider on http://localhost:8001 and the demo API on http://127.0.0.1:8002.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The insecure default only serves development; `check --deploy` flags it (security.W009).
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-development-only-change-me")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "accounts",
+    "bff",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "bff.middleware.RequestIDMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "bff.middleware.TokenSessionMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite by default, PostgreSQL for scale-out. Persistent connections by default:
+# a new connection per request costs more than the rest of the request.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bff.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE makes every atomic block take SQLite's write lock up front: that is the
+    # database lock backend's mutual exclusion on SQLite. WAL lets readers run meanwhile.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0 if DEBUG else DATABASES["default"]["CONN_MAX_AGE"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://bff")}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/auth/login"
+LOGIN_REDIRECT_URL = "/"
+
+# Sessions: one opaque HttpOnly cookie holding the session id, nothing else.
+SESSION_COOKIE_NAME = "bff_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_ENGINE = env("DJANGO_SESSION_ENGINE", default="django.contrib.sessions.backends.db")
+CSRF_COOKIE_NAME = "bff_csrftoken"
+
+# HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).
+HTTPS = env.bool("DJANGO_HTTPS", default=not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", default=False) else None
+)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+# Serve straight from static/ too, so tests and a fresh checkout need no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# --- OpenID Connect providers (accounts.conf reads these) --------------------------------
+OIDC_ISSUER = env("OIDC_ISSUER", default="")
+# Demo wiring: the built-in provider and the demo API, as `make run` starts them.
+DEMO_MODE = not OIDC_ISSUER
+DEMO_ISSUER = env("DEMO_IDP_ISSUER", default="http://localhost:8001/o")
+DEMO_API_URL = env("DEMO_API_URL", default="http://127.0.0.1:8002")
+
+OIDC_PROVIDERS = {
+    env("OIDC_PROVIDER_NAME", default="oidc"): {
+        "issuer": OIDC_ISSUER or DEMO_ISSUER,
+        "client_id": env("OIDC_CLIENT_ID", default="bff-demo" if DEMO_MODE else ""),
+        "client_secret": env(
+            "OIDC_CLIENT_SECRET", default="bff-demo-secret-development-only" if DEMO_MODE else ""
+        ),
+        "scopes": env("OIDC_SCOPES", default="openid profile email offline_access").split(),
+        "auth_params": dict(parse_qsl(env("OIDC_AUTH_PARAMS", default=""))),
+    }
+}
+
+# --- Token lifecycle and gateway (bff.conf reads these) ----------------------------------
+BFF_REFRESH_BUFFER_SECONDS = env.int("BFF_REFRESH_BUFFER_SECONDS", default=300)
+BFF_TOKEN_ENCRYPTION_KEYS = env.list("BFF_TOKEN_ENCRYPTION_KEYS", default=[])
+BFF_LOCK_BACKEND = env("BFF_LOCK_BACKEND", default="bff.locks.database.DatabaseLock")
+BFF_LOCK_REDIS_URL = env("BFF_LOCK_REDIS_URL", default="redis://127.0.0.1:6379/0")
+BFF_SESSION_MAX_AGE_SECONDS = env.int("BFF_SESSION_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+BFF_SESSION_IDLE_SECONDS = env.int("BFF_SESSION_IDLE_SECONDS", default=24 * 3600)
+SESSION_COOKIE_AGE = BFF_SESSION_MAX_AGE_SECONDS
+BFF_UPSTREAMS = dict(
+    item.split("=", 1)
+    for item in env.list(
+        "BFF_UPSTREAMS",
+        default=(
+            [f"graphql={DEMO_API_URL}/graphql", f"demo={DEMO_API_URL}/rest"] if DEMO_MODE else []
+        ),
+    )
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "bff.logging.RequestIDFilter"}},
+    "formatters": {
+        "kv": {"format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "kv",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,15 @@
+"""Test settings: environment defaults for plain-http test servers, then the real settings."""
+
+import os
+
+os.environ.setdefault("DJANGO_HTTPS", "false")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import DATABASES, VAR_DIR  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not :memory:, so live-server threads and gunicorn workers share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_bff.sqlite3")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
