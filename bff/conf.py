@@ -22,8 +22,6 @@ DEFAULTS: dict[str, Any] = {
     "BFF_LOCK_REDIS_URL": "redis://127.0.0.1:6379/0",
     # How long a request waits for a sibling's refresh before giving up (503).
     "BFF_LOCK_WAIT_SECONDS": 20.0,
-    # Token endpoint timeouts (connect, read); the Redis lock lives longer than their sum.
-    "BFF_TOKEN_ENDPOINT_TIMEOUT": (3.05, 10.0),
     # Backoff after a transient refresh failure: first wait, doubled up to the maximum.
     "BFF_REFRESH_BACKOFF_SECONDS": 2.0,
     "BFF_REFRESH_BACKOFF_MAX_SECONDS": 60.0,

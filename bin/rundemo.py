@@ -37,6 +37,7 @@ def serve(settings: str, port: int, extra_env: dict[str, str]) -> subprocess.Pop
     wsgi = settings.rsplit(".", 1)[0] + ".wsgi"
     command = [PY, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}"]
     command += ["--worker-class", "gthread", "--threads", "8", "--log-level", "warning"]
+    command += ["--no-control-socket"]
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 

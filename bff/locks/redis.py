@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import redis
 
+from accounts.conf import accounts_settings
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout
 from bff.locks.base import RefreshLock, iter_backoff
@@ -31,7 +32,7 @@ class RedisLock(RefreshLock):
             bff_settings.BFF_LOCK_REDIS_URL, socket_timeout=5, socket_connect_timeout=2
         )
         self._release = self.client.register_script(_RELEASE)
-        connect, read = bff_settings.BFF_TOKEN_ENDPOINT_TIMEOUT
+        connect, read = accounts_settings.OIDC_HTTP_TIMEOUT
         self.ttl_ms = int((connect + read + 10) * 1000)
 
     @contextmanager

@@ -94,13 +94,18 @@ class Server:
                 "120",
                 "--graceful-timeout",
                 "2",
+                "--no-control-socket",
             ],
             cwd=ROOT,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except Exception:
+            self.stop()
+            raise
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -111,7 +116,7 @@ class Server:
             try:
                 requests.get(f"http://127.0.0.1:{self.port}{self.ready_path}", timeout=1)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not start in {timeout}s:\n{self.read_log()}")
 
