@@ -9,7 +9,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, VAR_DIR  # noqa: E402
 
+VAR_DIR.mkdir(exist_ok=True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # A file, not :memory:, so live-server threads and gunicorn workers share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_bff.sqlite3")}
+    # A file, not :memory:, so live-server threads and gunicorn workers share it; one per
+    # test run, so runs side by side do not drop each other's tables.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_bff_{os.getpid()}.sqlite3")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
