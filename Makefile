@@ -21,9 +21,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The scale-out configuration: the BFF's own tests again on PostgreSQL + Redis.
+SCALEOUT_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/bff \
+	CACHE_URL=redis://127.0.0.1:6379/14 BFF_LOCK_BACKEND=bff.locks.redis.RedisLock
+
 test: $(STAMP) lint
 	$(PY) bin/ensure_test_services.py
 	$(VENV)/bin/pytest
+	$(SCALEOUT_ENV) $(VENV)/bin/pytest tests/accounts tests/bff tests/test_end_to_end.py -m "not browser" -p no:cacheprovider
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -17,7 +17,7 @@ from django.db import connection
 from bff.models import TokenSession
 from tests.bff.conftest import make_due
 from tests.conftest import sign_in
-from tests.support.bff import REDIS_URL, fresh_postgres_database, start_bff
+from tests.support.bff import REDIS_URL, database_url, fresh_postgres_database, start_bff
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +60,7 @@ def test_gunicorn_workers_share_one_refresh(strict, live_server, tmp_path):
     bff = start_bff(
         tmp_path,
         port=port,
-        database_url=f"sqlite:///{connection.settings_dict['NAME']}",
+        database_url=database_url(connection.settings_dict),
         issuer=strict.issuer,
         upstreams={},
         workers=3,

@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+"""Before the suite: PostgreSQL and Redis must answer (the scale-out tests use them for real)
+and Debian's Chromium must be installed for the browser tests. Fails loudly, never skips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+SERVICES = {
+    "PostgreSQL": (
+        "127.0.0.1",
+        5432,
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    ),
+    "Redis": (
+        "127.0.0.1",
+        6379,
+        'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+    ),
+}
+CHROMIUM = "/usr/bin/chromium"
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def main() -> int:
+    missing = [
+        f"{name} is not answering on {host}:{port}; start it with: {how}"
+        for name, (host, port, how) in SERVICES.items()
+        if not reachable(host, port)
+    ]
+    if not os.path.exists(CHROMIUM):
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            print("Installing Debian's chromium for the browser tests …", flush=True)
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
+        if not os.path.exists(CHROMIUM):
+            missing.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    for problem in missing:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
