@@ -41,7 +41,13 @@ def serve(settings: str, port: int, extra_env: dict[str, str]) -> subprocess.Pop
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # A SIGTERM (from a supervisor or `timeout`) stops the children too, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     (ROOT / "var").mkdir(exist_ok=True)
     bff_env = {"DJANGO_DEBUG": "true", "DJANGO_HTTPS": "false"}
     os.environ.update({"IDP_DEBUG": "true", "DEMO_DEBUG": "true", **bff_env})
