@@ -32,8 +32,12 @@ def remember_jti(issuer: str, jti: str, exp: float | None) -> None:
 
 def end_sessions_for_logout_token(provider: Provider, raw: str) -> int:
     """Validate `raw` and end every live session matching (iss, sid) or (iss, sub)."""
-    claims = validate_logout_token(raw, provider, now=clock.now())
+    now = clock.now()
+    claims = validate_logout_token(raw, provider, now=now)
     exp = claims.get("exp")
+    if not isinstance(exp, int | float) and claims["iat"] < now - JTI_MEMORY.total_seconds():
+        # Its jti may already be forgotten: accepting it could accept a replay.
+        raise TokenValidationError("too old")
     remember_jti(provider.issuer, claims["jti"], exp if isinstance(exp, int | float) else None)
     matching = TokenSession.objects.filter(issuer=provider.issuer)
     if claims.get("sid"):

@@ -156,10 +156,11 @@ def revoke(provider: Provider, token: str, hint: str = "refresh_token") -> bool:
     return response.status_code == 200
 
 
-def userinfo(provider: Provider, access_token: str) -> dict[str, Any]:
+def userinfo(provider: Provider, access_token: str) -> dict[str, Any] | None:
+    """The UserInfo response, or None when the provider has no UserInfo endpoint."""
     url = provider.endpoint("userinfo_endpoint")
     if not url:
-        return {}
+        return None
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {access_token}"
     with session:

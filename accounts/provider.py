@@ -60,6 +60,8 @@ class Provider:
         self._metadata_at = 0.0
         self._keys: list[dict[str, Any]] = []
         self._keys_at = 0.0
+        # When the JWKS was last requested, successfully or not: the re-fetch rate limit.
+        self._keys_tried_at = 0.0
 
     @property
     def name(self) -> str:
@@ -101,6 +103,7 @@ class Provider:
         return frozenset({"RS256"})
 
     def _fetch_keys(self) -> None:
+        self._keys_tried_at = time.monotonic()
         data = http_get_json(self.http, self.metadata()["jwks_uri"])
         keys = data.get("keys")
         if not isinstance(keys, list):
@@ -115,7 +118,8 @@ class Provider:
         if not self._keys or age > accounts_settings.OIDC_METADATA_TTL_SECONDS:
             self._fetch_keys()
         jwk = self._select(kid, alg)
-        if jwk is None and age >= accounts_settings.OIDC_JWKS_MIN_REFETCH_SECONDS:
+        since_tried = time.monotonic() - self._keys_tried_at
+        if jwk is None and since_tried >= accounts_settings.OIDC_JWKS_MIN_REFETCH_SECONDS:
             logger.info("provider=%s unknown kid, re-fetching JWKS", self.name)
             self._fetch_keys()
             jwk = self._select(kid, alg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -30,6 +31,10 @@ from bff.tokens import token_set_from_response
 
 logger = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
+
+# RFC 6749 4.1.2.1: an error code is printable ASCII but double quote and backslash; the rest
+# (a newline that would forge a log line, for one) is dropped before it is logged.
+_NOT_AN_ERROR_CODE_CHAR = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
 
 
 def public_url(request: HttpRequest, path: str) -> str:
@@ -118,7 +123,7 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
         )
     fail = {"provider": provider.name, "next_path": pending.next}
     if "error" in request.GET:
-        error = request.GET.get("error", "")[:64]
+        error = _NOT_AN_ERROR_CODE_CHAR.sub("", request.GET.get("error", ""))[:64]
         message = (
             "Sign-in was cancelled."
             if error == "access_denied"
@@ -144,9 +149,11 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
         )
         if provider.config.use_userinfo:
             info = client.userinfo(provider, response["access_token"])
-            if info and info.get("sub") != claims["sub"]:
-                return sign_in_failed(request, "userinfo_sub_mismatch", **fail)
-            claims = {**info, **claims}
+            if info is not None:
+                # Core 5.3.2: UserInfo must name the same sub, or it describes someone else.
+                if info.get("sub") != claims["sub"]:
+                    return sign_in_failed(request, "userinfo_sub_mismatch", **fail)
+                claims = {**info, **claims}
     except TokenValidationError as exc:
         return sign_in_failed(request, f"id_token:{exc.reason}", **fail)
     except ProviderUnavailable:
@@ -190,16 +197,20 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     target = safe_next(request.POST.get("next"))
     end_url = None
     if record is not None:
-        provider = get_provider(record.provider)
         id_token = record.tokens.id_token
         end_session_and_revoke(record, TokenSession.EndReason.LOGOUT)
-        end_url = client.end_session_url(
-            provider,
-            id_token=id_token,
-            post_logout_redirect_uri=provider.config.post_logout_redirect_uri
-            or public_url(request, "/"),
-            state=client.random_secret(),
-        )
+        try:
+            provider = get_provider(record.provider)
+        except KeyError:  # no longer configured: signing out locally is all we can do
+            provider = None
+        if provider is not None:
+            end_url = client.end_session_url(
+                provider,
+                id_token=id_token,
+                post_logout_redirect_uri=provider.config.post_logout_redirect_uri
+                or public_url(request, "/"),
+                state=client.random_secret(),
+            )
     logout(request)
     audit.record(Kind.SIGN_OUT, request, user=user, provider=record.provider if record else "")
     return HttpResponseRedirect(end_url or target)

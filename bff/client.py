@@ -9,6 +9,7 @@ Same token kinds, errors and retry rule as the /api proxy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -39,6 +40,54 @@ def is_invalid_token(response: requests.Response) -> bool:
     return "invalid_token" in challenge or challenge.strip().lower() == "bearer"
 
 
+def should_retry(response: requests.Response, is_user_token: bool) -> bool:
+    """Worth one forced refresh and one retry: the user's token was refused as invalid."""
+    return is_user_token and is_invalid_token(response)
+
+
+def send(
+    upstream: Upstream, prepared: requests.PreparedRequest, *, stream: bool = False
+) -> requests.Response:
+    """One exchange on the upstream's pooled session: its timeouts, no redirects followed.
+
+    Raises UpstreamError (504 on a timeout, 502 when unreachable).
+    """
+    try:
+        return http_session(upstream).send(
+            prepared, stream=stream, timeout=upstream.timeout, allow_redirects=False
+        )
+    except requests.Timeout as exc:
+        logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
+        raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
+    except requests.RequestException as exc:
+        logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
+        raise UpstreamError(
+            502, "upstream_unreachable", "The upstream API is unreachable."
+        ) from exc
+
+
+def call_with_refresh(
+    request: HttpRequest,
+    upstream: Upstream,
+    send_with: Callable[[str | None], requests.Response],
+    *,
+    bearer: tuple[str | None, bool] | None = None,
+    replayable: bool = True,
+) -> requests.Response:
+    """`send_with(token)`; after an invalid_token 401, one forced refresh and one retry.
+
+    `bearer` is `bearer_for(request, upstream)` when the caller already has it. Only a
+    replayable request (no body, or a buffered one) is retried; otherwise the 401 stands.
+    May raise NotSignedIn, SessionEnded or ProviderUnavailable.
+    """
+    token, is_user = bearer or bearer_for(request, upstream)
+    response = send_with(token)
+    if replayable and should_retry(response, is_user):
+        response.close()
+        response = send_with(refreshed_bearer(request, token))
+    return response
+
+
 class UpstreamClient:
     def __init__(self, request: HttpRequest, upstream: Upstream) -> None:
         self.request = request
@@ -48,34 +97,29 @@ class UpstreamClient:
         return self.upstream.url + ("/" + path.lstrip("/") if path else "")
 
     def call(self, method: str, path: str = "", **kwargs: Any) -> requests.Response:
-        """Send one request; retry once after a forced refresh if the token was refused."""
-        token, is_user = bearer_for(self.request, self.upstream)
-        response = self._send(method, path, token, **kwargs)
-        if is_user and is_invalid_token(response):
-            response.close()
-            response = self._send(method, path, refreshed_bearer(self.request, token), **kwargs)
-        return response
+        """Send one request; retry once after a forced refresh if the token was refused.
 
-    def _send(self, method: str, path: str, token: str | None, **kwargs: Any) -> requests.Response:
+        `kwargs` are those of `requests.Request` (params, json, data, headers, ...), plus
+        `stream`.
+        """
+        stream = kwargs.pop("stream", False)
+        return call_with_refresh(
+            self.request,
+            self.upstream,
+            lambda token: self._send(method, path, token, stream, dict(kwargs)),
+        )
+
+    def _send(
+        self, method: str, path: str, token: str | None, stream: bool, kwargs: dict[str, Any]
+    ) -> requests.Response:
         headers = {"X-Request-ID": request_id_var.get(), **kwargs.pop("headers", {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            return http_session(self.upstream).request(
-                method,
-                self.url(path),
-                headers=headers,
-                timeout=self.upstream.timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
-        except requests.Timeout as exc:
-            raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
-        except requests.RequestException as exc:
-            logger.warning("upstream=%s unreachable: %s", self.upstream.name, type(exc).__name__)
-            raise UpstreamError(
-                502, "upstream_unreachable", "The upstream API is unreachable."
-            ) from exc
+        session = http_session(self.upstream)
+        prepared = session.prepare_request(
+            requests.Request(method, self.url(path), headers=headers, **kwargs)
+        )
+        return send(self.upstream, prepared, stream=stream)
 
     def get(self, path: str = "", **kwargs: Any) -> requests.Response:
         return self.call("GET", path, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
@@ -74,6 +75,8 @@ def http_session(upstream: Upstream) -> requests.Session:
             if session is None:
                 session = requests.Session()
                 session.trust_env = False
+                # One session serves every user: it must never keep an upstream's cookies.
+                session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
                 adapter = HTTPAdapter(
                     pool_connections=1, pool_maxsize=upstream.pool_size, max_retries=0
                 )
