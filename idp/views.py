@@ -1,0 +1,122 @@
+"""Pages of the provider, and the few DOT views it extends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import FormView
+from oauth2_provider import views as oauth2_views
+
+from idp.forms import LoginForm, RegistrationForm
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """A small page saying what this server is."""
+    return render(request, "idp/home.html", {"issuer": settings.IDP_ISSUER})
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness probe: the process serves requests."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def safe_next(request: HttpRequest, default: str = "/") -> str:
+    """The `next` parameter if it stays on this server, else default."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else default
+
+
+class LoginView(auth_views.LoginView):
+    """Email + password sign-in; `?next=` brings the person back (to /o/authorize/...)."""
+
+    form_class = LoginForm
+    template_name = "idp/login.html"
+
+
+@method_decorator([sensitive_post_parameters("password"), csrf_protect, never_cache], "dispatch")
+class RegisterView(FormView):
+    """Create an account, sign it in, and continue to `next` (prompt=create comes back here)."""
+
+    form_class = RegistrationForm
+    template_name = "idp/register.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["next"] = safe_next(self.request, default="")
+        return context
+
+    def form_valid(self, form: RegistrationForm) -> HttpResponse:
+        try:
+            with transaction.atomic():
+                account = form.save()
+        except IntegrityError:
+            # Two submissions raced past clean_email(); the unique index caught the second.
+            form.add_error("email", "An account with this email address already exists.")
+            return self.form_invalid(form)
+        login(self.request, account, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(safe_next(self.request))
+
+
+def add_iss(uri: str, issuer: str) -> str:
+    """Set the RFC 9207 `iss` parameter on a redirect to the client (query response mode)."""
+    parts = urlsplit(uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
+    query.append(("iss", issuer))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class AuthorizeView(oauth2_views.AuthorizationView):
+    """DOT's authorization endpoint, with our templates and `iss` on error redirects too."""
+
+    template_name = "idp/authorize.html"
+
+    def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
+        # DOT adds `iss` to successful responses only; RFC 9207 asks for it on error
+        # responses as well (login_required, invalid_request, ...), which also pass here.
+        return super().redirect(add_iss(redirect_to, settings.IDP_ISSUER), application)
+
+
+class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
+    """DOT's OpenID discovery document, completed with what this provider supports."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        token_endpoint_auth = settings.OAUTH2_PROVIDER["OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED"]
+        data.update(
+            {
+                "revocation_endpoint": self._get_endpoint_url(request, "revoke-token"),
+                "revocation_endpoint_auth_methods_supported": token_endpoint_auth,
+                "grant_types_supported": settings.OAUTH2_PROVIDER["OAUTH2_GRANT_TYPES_SUPPORTED"],
+                "response_modes_supported": ["query"],
+                "code_challenge_methods_supported": ["S256"],
+                # Every client of this provider signs ID tokens with the provider's RSA key.
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "claims_supported": sorted(data.get("claims_supported", [])),
+            }
+        )
+        result = JsonResponse(data)
+        result["Access-Control-Allow-Origin"] = "*"  # public metadata, as DOT serves it
+        return result
+
+
+class EndSessionView(oauth2_views.RPInitiatedLogoutView):
+    """DOT's RP-initiated logout endpoint with our templates."""
+
+    template_name = "idp/logout_confirm.html"
