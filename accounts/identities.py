@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -65,6 +66,4 @@ def user_for_identity(issuer: str, provider: str, claims: dict[str, Any]) -> Use
 
 
 def _new_username() -> str:
-    import uuid
-
     return f"oidc-{uuid.uuid4().hex[:20]}"

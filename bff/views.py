@@ -9,10 +9,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.exceptions import ProviderUnavailable
 from bff.bearer import NotSignedIn
 from bff.client import UpstreamError, upstream
 from bff.exceptions import SessionEnded
-from bff.responses import session_over
+from bff.responses import provider_unavailable, session_over
 
 DASHBOARD_QUERY = "query Dashboard { me { sub email name } showPrivateStuff }"
 
@@ -30,6 +31,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         context["error"] = "This account has no upstream token (signed in without a provider)."
     except SessionEnded:
         return session_over(request)
+    except ProviderUnavailable as exc:
+        return provider_unavailable(request, exc.retry_after)
     except UpstreamError as exc:
         context["error"] = exc.message
     return render(request, "bff/dashboard.html", context)
