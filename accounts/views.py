@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
+from datetime import UTC, datetime
 
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import audit, client, login_state
 from accounts.backchannel import end_sessions_for_logout_token
 from accounts.conf import accounts_settings
+from accounts.devices import describe
 from accounts.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
 from accounts.identities import user_for_identity
 from accounts.models import AuditEvent
@@ -24,9 +27,10 @@ from accounts.provider import Provider, default_provider_name, get_provider
 from accounts.redirects import safe_next
 from accounts.validation import validate_id_token
 from bff import clock
+from bff.conf import bff_settings
 from bff.models import TokenSession
 from bff.responses import json_error, login_url
-from bff.sessions import create_session, end_session_and_revoke, end_sessions, live_sessions_for
+from bff.sessions import create_session, end_session_and_revoke, live_sessions_for
 from bff.tokens import token_set_from_response
 
 logger = logging.getLogger(__name__)
@@ -34,7 +38,7 @@ Kind = AuditEvent.Kind
 
 # RFC 6749 4.1.2.1: an error code is printable ASCII but double quote and backslash; the rest
 # (a newline that would forge a log line, for one) is dropped before it is logged.
-_NOT_AN_ERROR_CODE_CHAR = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_NOT_AN_ERROR_CODE_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 def public_url(request: HttpRequest, path: str) -> str:
@@ -171,7 +175,9 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
     previous = request.session.get("bff_token_session")
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     if previous:
-        end_sessions(TokenSession.objects.filter(pk=previous), TokenSession.EndReason.REPLACED)
+        replaced = TokenSession.objects.live().filter(pk=previous).first()
+        if replaced is not None:
+            end_session_and_revoke(replaced, TokenSession.EndReason.REPLACED)
     create_session(
         request,
         user=user,
@@ -255,8 +261,6 @@ def session_view(request: HttpRequest) -> JsonResponse:
     if record is None:
         return json_error(401, "not_signed_in", "No active session.", login_url=login_url("/"))
     user = record.user
-    from bff.conf import bff_settings
-
     ends_at = record.created_at.timestamp() + bff_settings.BFF_SESSION_MAX_AGE_SECONDS
     idle_at = record.last_seen_at.timestamp() + bff_settings.BFF_SESSION_IDLE_SECONDS
     response = JsonResponse(
@@ -276,8 +280,6 @@ def session_view(request: HttpRequest) -> JsonResponse:
 
 
 def _iso(timestamp: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
 
 
@@ -301,8 +303,6 @@ def sessions_view(request: HttpRequest) -> HttpResponse:
             logout(request)
             return redirect("/")
         return redirect("accounts:sessions")
-    from accounts.devices import describe
-
     rows = [
         {"record": r, "device": describe(r.user_agent), "current": current and r.pk == current.pk}
         for r in mine.order_by("-last_seen_at")
@@ -311,8 +311,6 @@ def sessions_view(request: HttpRequest) -> HttpResponse:
 
 
 def _uuid_or_404(value: str | None) -> str:
-    import uuid
-
     try:
         return str(uuid.UUID(str(value)))
     except ValueError as exc:
