@@ -1,0 +1,25 @@
+"""What a request with a fresh token costs the database."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tests.conftest import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_request_with_fresh_token_costs_two_queries(lenient, live_server, browser):
+    sign_in(browser, live_server.url)
+    client = Client()
+    client.cookies["bff_session"] = browser.cookies.get("bff_session")
+    assert client.get("/auth/session").status_code == 200  # warm: last_seen written
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/auth/session")
+    assert response.status_code == 200
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0].strip('"') for q in queries]
+    # The Django session, then the token record joined with its user. Nothing else.
+    assert tables == ["django_session", "bff_tokensession"], [q["sql"] for q in queries]
