@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
+
+from config.app_settings import AppSettings
 
 DEFAULTS: dict[str, Any] = {
     # {name: {issuer, client_id, client_secret, scopes, auth_params, ...}}; see ProviderConfig.
@@ -67,21 +67,8 @@ RESERVED_AUTH_PARAMS = frozenset(
 )
 
 
-class AccountsSettings:
-    """Attribute access to the accounts settings with defaults."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
-            raise AttributeError(name)
-        if name not in self._cache:
-            self._cache[name] = getattr(settings, name, DEFAULTS[name])
-        return self._cache[name]
-
-    def reload(self) -> None:
-        self._cache.clear()
+class AccountsSettings(AppSettings):
+    """The accounts settings, plus the parsed provider configurations."""
 
     def providers(self) -> dict[str, ProviderConfig]:
         if "_providers" not in self._cache:
@@ -120,12 +107,4 @@ def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
     )
 
 
-accounts_settings = AccountsSettings()
-
-
-def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting in DEFAULTS:
-        accounts_settings.reload()
-
-
-setting_changed.connect(_reload)
+accounts_settings = AccountsSettings(DEFAULTS)

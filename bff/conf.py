@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.signals import setting_changed
+from config.app_settings import AppSettings
 
 DEFAULTS: dict[str, Any] = {
     # Refresh when remaining life < min(buffer, lifetime / 2).
@@ -37,29 +36,4 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class BFFSettings:
-    """Attribute access to the bff settings with defaults."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
-            raise AttributeError(name)
-        if name not in self._cache:
-            self._cache[name] = getattr(settings, name, DEFAULTS[name])
-        return self._cache[name]
-
-    def reload(self) -> None:
-        self._cache.clear()
-
-
-bff_settings = BFFSettings()
-
-
-def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting in DEFAULTS:
-        bff_settings.reload()
-
-
-setting_changed.connect(_reload)
+bff_settings = AppSettings(DEFAULTS)
