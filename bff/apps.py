@@ -7,4 +7,4 @@ class BffConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from bff import checks  # noqa: F401 - registers the system checks
+        from bff import checks, receivers  # noqa: F401 - registers checks and receivers

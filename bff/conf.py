@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "BFF_LAST_SEEN_INTERVAL_SECONDS": 60,
     # Named upstreams: {"name": "https://base"} or {"name": {"url": ..., ...}}.
     "BFF_UPSTREAMS": {},
+    # Cache records in the default cache: None = when it is shared (Redis, memcached).
+    "BFF_RECORD_CACHE": None,
+    "BFF_RECORD_CACHE_SECONDS": 300,
     # Paths the token middleware never touches.
     "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/favicon.ico"),
 }

@@ -21,7 +21,7 @@ from accounts.exceptions import (
 )
 from accounts.provider import Provider, get_provider
 from accounts.validation import validate_id_token
-from bff import clock
+from bff import clock, record_cache
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout, SessionEnded
 from bff.locks import get_lock
@@ -87,6 +87,7 @@ def _under_lock(
         return SessionEnded(current.end_reason)
     now = clock.now()
     if not _due(current.tokens, now, force, failed_access_token):
+        record_cache.put(current)  # whoever refreshed, later requests start from this
         return current  # a sibling refreshed while we waited
     wait = _backoff_remaining(current, now)
     if wait:
@@ -132,6 +133,7 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
     record.version += 1
     record.refresh_failures = 0
     record.refresh_retry_at = None
+    record_cache.put(record)
     logger.info("session=%s refreshed version=%d", record.pk, record.version)
     return record
 
@@ -166,3 +168,4 @@ def _record_failure(record: TokenSession, now: float) -> None:
     TokenSession.objects.filter(pk=record.pk).update(
         refresh_failures=failures, refresh_retry_at=record.refresh_retry_at
     )
+    record_cache.put(record)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from bff import clock
+from bff import clock, record_cache
 from bff.conf import bff_settings
 from bff.exceptions import SessionEnded
 from bff.models import TokenSession
@@ -56,13 +57,19 @@ def create_session(
 
 
 def load_session(record_id: str) -> TokenSession:
-    """The live record with its user, or SessionEnded."""
+    """The live record with its user (from the shared cache when it can), or SessionEnded."""
+    cached = record_cache.get(record_id)
+    if cached is record_cache.ENDED:
+        raise SessionEnded("ended")
+    if cached is not None:
+        return cached
     try:
         record = TokenSession.objects.select_related("user").get(pk=record_id)
-    except (TokenSession.DoesNotExist, ValueError, TypeError) as exc:
+    except (TokenSession.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise SessionEnded("unknown") from exc
     if not record.is_live:
         raise SessionEnded(record.end_reason)
+    record_cache.add(record)
     return record
 
 
@@ -82,13 +89,16 @@ def touch(record: TokenSession, now: float) -> None:
         seen = clock.now_datetime()
         TokenSession.objects.filter(pk=record.pk).update(last_seen_at=seen)
         record.last_seen_at = seen
+        record_cache.put(record)
 
 
 def end_sessions(queryset: QuerySet[TokenSession], reason: str) -> int:
     """Mark every live record of the queryset ended; returns how many were live."""
-    ended = queryset.filter(ended_at__isnull=True).update(
+    ids = list(queryset.filter(ended_at__isnull=True).values_list("pk", flat=True))
+    ended = TokenSession.objects.filter(pk__in=ids, ended_at__isnull=True).update(
         ended_at=clock.now_datetime(), end_reason=reason
     )
+    record_cache.mark_ended(ids)
     if ended:
         logger.info("ended sessions=%d reason=%s", ended, reason)
     return ended

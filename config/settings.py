@@ -101,7 +101,13 @@ LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_NAME = "bff_session"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_ENGINE = env("DJANGO_SESSION_ENGINE", default="django.contrib.sessions.backends.db")
+# With a shared cache (Redis) sessions are read from it and written through to the
+# database; a per-process cache could serve a signed-out session, so then only the database.
+SHARED_CACHE = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+SESSION_ENGINE = env(
+    "DJANGO_SESSION_ENGINE",
+    default="django.contrib.sessions.backends." + ("cached_db" if SHARED_CACHE else "db"),
+)
 CSRF_COOKIE_NAME = "bff_csrftoken"
 
 # HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.provider import reset_providers
+from bff import record_cache
 from bff.models import TokenSession
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.support.idp import start_idp
@@ -92,11 +93,18 @@ def lenient(settings, lenient_provider) -> Iterator[CountedProvider]:
     reset_providers()
 
 
+def update_record(pk, **fields) -> None:
+    """Change a record in the database directly (a test moving time) and drop its cached copy."""
+    TokenSession.objects.filter(pk=pk).update(**fields)
+    record_cache.forget([pk])
+
+
 def make_due(remaining: float = 10.0, lifetime: float = 900.0) -> TokenSession:
     """Move the only live record's access token to `remaining` seconds before expiry."""
     now = timezone.now()
     record = TokenSession.objects.live().get()
-    TokenSession.objects.filter(pk=record.pk).update(
+    update_record(
+        record.pk,
         access_issued_at=now - timedelta(seconds=lifetime - remaining),
         access_expires_at=now + timedelta(seconds=remaining),
         refresh_retry_at=None,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bff.models import TokenSession
 from bff.sessions import SESSION_KEY
-from tests.bff.conftest import make_due
+from tests.bff.conftest import make_due, update_record
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, sign_in
 from tests.support.idp import find_form
 
@@ -50,9 +50,7 @@ def test_transient_failure_keeps_session_then_503_then_recovers(
     assert TokenSession.objects.get(pk=record.pk).refresh_failures == 1
 
     # Token expired while the provider is still down: 503 with Retry-After, session kept.
-    TokenSession.objects.filter(pk=record.pk).update(
-        access_expires_at=timezone.now() - timedelta(seconds=5)
-    )
+    update_record(record.pk, access_expires_at=timezone.now() - timedelta(seconds=5))
     api = browser.get(f"{live_server.url}/auth/session")
     assert api.status_code == 503
     assert api.json()["error"] == "provider_unavailable"
@@ -145,18 +143,14 @@ def test_idle_and_absolute_limits_end_the_session(lenient, live_server, browser,
     settings.BFF_SESSION_IDLE_SECONDS = 600
     sign_in(browser, live_server.url)
     record = TokenSession.objects.live().get()
-    TokenSession.objects.filter(pk=record.pk).update(
-        last_seen_at=timezone.now() - timedelta(seconds=601)
-    )
+    update_record(record.pk, last_seen_at=timezone.now() - timedelta(seconds=601))
     assert browser.get(f"{live_server.url}/auth/session").status_code == 401
     assert TokenSession.objects.get(pk=record.pk).end_reason == TokenSession.EndReason.IDLE
 
     settings.BFF_SESSION_MAX_AGE_SECONDS = 3600
     sign_in(browser, live_server.url)
     record = TokenSession.objects.live().get()
-    TokenSession.objects.filter(pk=record.pk).update(
-        created_at=timezone.now() - timedelta(seconds=3601)
-    )
+    update_record(record.pk, created_at=timezone.now() - timedelta(seconds=3601))
     assert browser.get(f"{live_server.url}/auth/session").status_code == 401
     assert TokenSession.objects.get(pk=record.pk).end_reason == TokenSession.EndReason.MAX_AGE
 

@@ -90,6 +90,8 @@ def test_two_instances_on_postgres_share_one_refresh(strict, tmp_path, lock_back
         "upstreams": {},
         "lock_backend": lock_backend,
         "workers": 2,
+        # With Redis also as the cache: sessions and records are cached across instances.
+        "env": {"CACHE_URL": REDIS_URL if "Redis" in lock_backend else "locmemcache://"},
     }
     first = start_bff(tmp_path / "a", port=first_port, migrate=True, **common)
     second = start_bff(tmp_path / "b", port=second_port, **common)
@@ -97,6 +99,7 @@ def test_two_instances_on_postgres_share_one_refresh(strict, tmp_path, lock_back
         browser = requests.Session()
         sign_in(browser, first.url)
         with psycopg.connect(database_url, autocommit=True) as db:
+            # No request has loaded the record since sign-in, so nothing cached it yet.
             db.execute(
                 "UPDATE bff_tokensession SET access_issued_at = now() - interval '890 seconds',"
                 " access_expires_at = now() + interval '10 seconds'"
@@ -107,6 +110,22 @@ def test_two_instances_on_postgres_share_one_refresh(strict, tmp_path, lock_back
         assert statuses == [200] * 30
         assert strict.proxy.refresh_grants == 1
         assert version == 2
+        # Signed out on one instance: the other sees it on the very next request.
+        cookies = session_cookie(browser)
+        assert requests.get(f"{second.url}/auth/session", cookies=cookies).status_code == 200
+        token = browser.get(f"{first.url}/auth/logout").cookies.get("bff_csrftoken") or (
+            browser.cookies.get("bff_csrftoken")
+        )
+        signed_out = browser.post(
+            f"{first.url}/auth/logout", data={"csrfmiddlewaretoken": token}, allow_redirects=False
+        )
+        assert signed_out.status_code == 302
+        assert (
+            requests.get(
+                f"{second.url}/auth/session", cookies=session_cookie(browser), timeout=10
+            ).status_code
+            == 401
+        )
     finally:
         first.stop()
         second.stop()

@@ -1,0 +1,93 @@
+"""Session records in the shared cache, so a request with a fresh token needs no query.
+
+On only when the cache is shared by every process and host (Redis, memcached): a
+per-process cache could not learn that another process ended or refreshed a session.
+
+Liveness is never taken from a cached record alone. Ending a session sets a separate
+"ended" key that nothing ever deletes and that outlives every record entry, and each
+lookup reads both keys in one round trip: a stale record written back by a slow request
+cannot bring an ended session back. Records read from the database are added only when
+absent, so they never replace a newer write; writes of newer state (refresh, backoff,
+last seen) replace the entry once their transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from bff.conf import bff_settings
+
+logger = logging.getLogger(__name__)
+
+RECORD_KEY = "bff:record:{}"
+ENDED_KEY = "bff:ended:{}"
+ENDED = object()
+# Longest a request may hold a loaded record (gunicorn's timeout) on top of the record TTL.
+_REQUEST_SLACK_SECONDS = 300
+_PER_PROCESS = ("LocMemCache", "DummyCache")
+
+
+def enabled() -> bool:
+    configured = bff_settings.BFF_RECORD_CACHE
+    if configured is not None:
+        return bool(configured)
+    return not settings.CACHES["default"]["BACKEND"].endswith(_PER_PROCESS)
+
+
+def _ttl() -> int:
+    return int(bff_settings.BFF_RECORD_CACHE_SECONDS)
+
+
+def _quietly(operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """A cache outage costs a database query, never a request."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:  # any cache backend error
+        logger.warning("record cache %s failed: %s", operation, type(exc).__name__)
+        return None
+
+
+def get(record_id: str) -> Any:
+    """The cached record, ENDED, or None (unknown: read the database)."""
+    if not enabled():
+        return None
+    keys = [RECORD_KEY.format(record_id), ENDED_KEY.format(record_id)]
+    found = _quietly("get", cache.get_many, keys) or {}
+    if keys[1] in found:
+        return ENDED
+    return found.get(keys[0])
+
+
+def add(record: Any) -> None:
+    """Cache a record just read from the database, unless a newer write is there."""
+    if enabled():
+        _quietly("add", cache.add, RECORD_KEY.format(record.pk), record, _ttl())
+
+
+def put(record: Any) -> None:
+    """Cache a record whose newer state was just written (after the commit)."""
+    if enabled():
+        key = RECORD_KEY.format(record.pk)
+        transaction.on_commit(lambda: _quietly("set", cache.set, key, record, _ttl()))
+
+
+def mark_ended(record_ids: Iterable[Any]) -> None:
+    if enabled():
+        ended = {ENDED_KEY.format(pk): True for pk in record_ids}
+        ttl = 2 * _ttl() + _REQUEST_SLACK_SECONDS
+        if ended:
+            transaction.on_commit(lambda: _quietly("end", cache.set_many, ended, ttl))
+
+
+def forget(record_ids: Iterable[Any]) -> None:
+    """Drop cached records (their user changed); the next request reads the database."""
+    if enabled():
+        keys = [RECORD_KEY.format(pk) for pk in record_ids]
+        if keys:
+            transaction.on_commit(lambda: _quietly("delete", cache.delete_many, keys))
