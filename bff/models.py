@@ -80,20 +80,42 @@ class TokenSession(models.Model):
     def __str__(self) -> str:
         return f"{self.user} via {self.provider} ({'ended' if self.ended_at else 'live'})"
 
+    def __getstate__(self) -> dict:
+        # Pickled into the shared cache: plaintext tokens never leave this process.
+        state = super().__getstate__()
+        state.pop("_decrypted", None)
+        return state
+
     @property
     def is_live(self) -> bool:
         return self.ended_at is None
 
     @property
     def tokens(self) -> TokenSet:
-        return TokenSet(
-            access_token=crypto.decrypt(self.access_token_encrypted),
-            refresh_token=crypto.decrypt(self.refresh_token_encrypted),
-            id_token=crypto.decrypt(self.id_token_encrypted),
-            issued_at=self.access_issued_at.timestamp(),
-            expires_at=self.access_expires_at.timestamp(),
-            refresh_expires_at=_ts(self.refresh_expires_at),
+        """The decrypted tokens, decrypted once per instance and state of the fields."""
+        state = (
+            self.access_token_encrypted,
+            self.refresh_token_encrypted,
+            self.id_token_encrypted,
+            self.access_issued_at,
+            self.access_expires_at,
+            self.refresh_expires_at,
         )
+        cached = self.__dict__.get("_decrypted")
+        if cached is None or cached[0] != state:
+            cached = (
+                state,
+                TokenSet(
+                    access_token=crypto.decrypt(self.access_token_encrypted),
+                    refresh_token=crypto.decrypt(self.refresh_token_encrypted),
+                    id_token=crypto.decrypt(self.id_token_encrypted),
+                    issued_at=self.access_issued_at.timestamp(),
+                    expires_at=self.access_expires_at.timestamp(),
+                    refresh_expires_at=_ts(self.refresh_expires_at),
+                ),
+            )
+            self.__dict__["_decrypted"] = cached
+        return cached[1]
 
     def set_tokens(self, tokens: TokenSet) -> list[str]:
         """Store (encrypted) tokens on the instance; returns the fields changed."""

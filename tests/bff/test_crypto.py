@@ -22,3 +22,20 @@ def test_encrypts_and_decrypts_with_rotated_keys(settings):
 def test_derived_key_is_the_fallback(settings):
     settings.BFF_TOKEN_ENCRYPTION_KEYS = []
     assert crypto.decrypt(crypto.encrypt("x")) == "x"
+
+
+def test_pickled_record_holds_no_plaintext_token():
+    import pickle
+    from datetime import UTC, datetime
+
+    from bff.models import TokenSession
+    from bff.tokens import TokenSet
+
+    record = TokenSession()
+    record.set_tokens(TokenSet("plain-access", "plain-refresh", "plain-id", 1000.0, 2000.0))
+    assert record.tokens.access_token == "plain-access"  # decrypted and kept on the instance
+    blob = pickle.dumps(record)
+    for plain in (b"plain-access", b"plain-refresh", b"plain-id"):
+        assert plain not in blob
+    assert pickle.loads(blob).tokens.refresh_token == "plain-refresh"
+    assert record.access_issued_at == datetime.fromtimestamp(1000.0, tz=UTC)
