@@ -37,6 +37,8 @@ GRAPHQL = "graphql"
 API_PREFIX = "/api/"
 # Bodies are read and relayed in pieces of at most this size.
 CHUNK_BYTES = 64 * 1024
+# An upstream response body up to this size (by its Content-Length) is relayed in one piece.
+SMALL_BODY_BYTES = 64 * 1024
 # A body up to this size (by its Content-Length) is buffered, so the call can be retried
 # after a refresh; a larger or chunked one streams and is never retried.
 RETRY_BUFFER_BYTES = 64 * 1024
@@ -325,11 +327,34 @@ def relay_body(upstream_response: requests.Response, name: str, request_id: str)
         upstream_response.close()
 
 
-def relay(upstream_response: requests.Response, upstream: Upstream) -> StreamingHttpResponse:
-    """The browser's response: the upstream's status, its relayable headers, its body."""
-    # The body is sent after the middleware has finished, request id context included.
-    body = relay_body(upstream_response, upstream.name, request_id_var.get())
-    response = StreamingHttpResponse(body, status=upstream_response.status_code)
+def small_body_length(upstream_response: requests.Response, method: str) -> int | None:
+    """The Content-Length of a body small enough to relay in one piece, else None."""
+    length = upstream_response.headers.get("Content-Length", "")
+    if method == "HEAD" or upstream_response.status_code in (204, 304) or not length.isdigit():
+        return None
+    return int(length) if int(length) <= SMALL_BODY_BYTES else None
+
+
+def relay(upstream_response: requests.Response, upstream: Upstream, method: str) -> HttpResponse:
+    """The browser's response: the upstream's status, its relayable headers, its body.
+
+    A small body with a Content-Length is read whole and sent with its length (one write, no
+    chunked framing); any other body streams as it arrives.
+    """
+    if small_body_length(upstream_response, method) is not None:
+        try:
+            content = upstream_response.raw.read(decode_content=False)
+        except Exception as exc:  # urllib3's protocol and timeout errors on a cut body
+            raise UpstreamError(
+                502, "upstream_bad_response", "The upstream body broke off."
+            ) from exc
+        finally:
+            upstream_response.close()
+        response: HttpResponse = HttpResponse(content, status=upstream_response.status_code)
+    else:
+        # The body is sent after the middleware has finished, request id context included.
+        body = relay_body(upstream_response, upstream.name, request_id_var.get())
+        response = StreamingHttpResponse(body, status=upstream_response.status_code)
     del response["Content-Type"]
     for name, value in relayed_response_headers(upstream_response.headers):
         response[name] = value
@@ -376,7 +401,7 @@ def forward(request: HttpRequest) -> HttpResponse:
         upstream_response.status_code,
         (time.monotonic() - started) * 1000,
     )
-    return relay(upstream_response, upstream)
+    return relay(upstream_response, upstream, method)
 
 
 @csrf_exempt  # The gateway has its own rule (check_caller): X-CSRF plus same origin.
