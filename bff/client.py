@@ -57,13 +57,19 @@ def send(
             prepared, stream=stream, timeout=upstream.timeout, allow_redirects=False
         )
     except requests.Timeout as exc:
-        logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
-        raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
+        raise timed_out(upstream, exc) from exc
     except requests.RequestException as exc:
-        logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
-        raise UpstreamError(
-            502, "upstream_unreachable", "The upstream API is unreachable."
-        ) from exc
+        raise unreachable(upstream, exc) from exc
+
+
+def timed_out(upstream: Upstream, exc: BaseException) -> UpstreamError:
+    logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
+    return UpstreamError(504, "upstream_timeout", "The upstream API timed out.")
+
+
+def unreachable(upstream: Upstream, exc: BaseException) -> UpstreamError:
+    logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
+    return UpstreamError(502, "upstream_unreachable", "The upstream API is unreachable.")
 
 
 def call_with_refresh(

@@ -16,27 +16,29 @@ import string
 import time
 from collections.abc import Iterator, Mapping
 from typing import Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
-import requests
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from urllib3 import BaseHTTPResponse, Timeout
+from urllib3 import exceptions as urllib3_exceptions
+from urllib3.exceptions import NewConnectionError
 
 from accounts.exceptions import ProviderError, ProviderUnavailable
 from bff.bearer import NotSignedIn, bearer_for
-from bff.client import UpstreamError, call_with_refresh, send
+from bff.client import UpstreamError, call_with_refresh
 from bff.exceptions import SessionEnded
 from bff.logging import request_id_var
 from bff.responses import json_error, provider_unavailable, session_over
-from bff.upstreams import Upstream, upstreams
+from bff.upstreams import Upstream, connection_pool, upstreams
 
 logger = logging.getLogger(__name__)
 
 GRAPHQL = "graphql"
 API_PREFIX = "/api/"
 # Bodies are read and relayed in pieces of at most this size.
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 1024 * 1024
 # An upstream response body up to this size (by its Content-Length) is relayed in one piece.
 SMALL_BODY_BYTES = 64 * 1024
 # A body up to this size (by its Content-Length) is buffered, so the call can be retried
@@ -290,44 +292,100 @@ def request_body(request: HttpRequest, limit: int) -> tuple[Body, int | None]:
     return read_body(request, length, limit), length
 
 
-def prepare(
+def framing(
     method: str, url: str, headers: dict[str, str], body: Body, length: int | None
-) -> requests.PreparedRequest:
-    """The upstream request, its URL exactly as given and its body framed as it came."""
+) -> tuple[str, dict[str, str]]:
+    """The request target (path and query exactly as given) and headers with the body's
+    framing: a Content-Length when the length is known, none for a chunked body."""
+    origin = urlsplit(url)
+    target = url[len(f"{origin.scheme}://{origin.netloc}") :] or "/"
+    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+    if length is not None and (body is not None or method not in SAFE_METHODS):
+        headers["Content-Length"] = str(length)
+    return target, headers
+
+
+class UpstreamResponse:
+    """An upstream's answer, its body not read yet (urllib3 underneath)."""
+
+    def __init__(self, raw: BaseHTTPResponse) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = raw.headers
+
+    def close(self) -> None:
+        """Drop the answer unread (a retry): its connection is closed, not reused."""
+        self.raw.close()
+        self.raw.release_conn()
+
+    def release(self) -> None:
+        """The body was read to its end: the connection goes back to the pool."""
+        self.raw.release_conn()
+
+
+def exchange(
+    upstream: Upstream,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: Body,
+    length: int | None,
+) -> UpstreamResponse:
+    """Send the request to the upstream's pool, the target exactly as given, the body framed
+    as it came; no retries, no redirects followed, nothing decoded.
+
+    Raises UpstreamError (504 on a timeout, 502 when unreachable).
+    """
+    target, headers = framing(method, url, headers, body, length)
     try:
-        prepared = requests.Request(method, url, headers=headers).prepare()
-    except (requests.RequestException, ValueError) as exc:
-        raise Refused(400, "bad_request", "The request cannot be forwarded.") from exc
-    # requests re-quotes URLs (%7E becomes ~, dot segments go): send the target as it came.
-    prepared.url = url
-    prepared.body = body
-    prepared.headers.pop("Content-Length", None)
-    prepared.headers.pop("Transfer-Encoding", None)
-    if length is None:
-        prepared.headers["Transfer-Encoding"] = "chunked"
-    elif body is not None or method not in SAFE_METHODS:
-        prepared.headers["Content-Length"] = str(length)
-    return prepared
+        raw = connection_pool(upstream).urlopen(
+            method,
+            target,
+            body=body,
+            headers=headers,
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=Timeout(connect=upstream.connect_timeout, read=upstream.read_timeout),
+            preload_content=False,
+            decode_content=False,
+            release_conn=False,
+            chunked=length is None,
+        )
+    except NewConnectionError as exc:  # before TimeoutError: it subclasses a timeout error
+        logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
+        raise UpstreamError(
+            502, "upstream_unreachable", "The upstream API is unreachable."
+        ) from exc
+    except urllib3_exceptions.TimeoutError as exc:
+        logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
+        raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
+    except (urllib3_exceptions.HTTPError, OSError) as exc:
+        logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
+        raise UpstreamError(
+            502, "upstream_unreachable", "The upstream API is unreachable."
+        ) from exc
+    return UpstreamResponse(raw)
 
 
 # --- The response ----------------------------------------------------------------------------
 
 
-def relay_body(upstream_response: requests.Response, name: str, request_id: str) -> Iterator[bytes]:
+def relay_body(upstream_response: UpstreamResponse, name: str, request_id: str) -> Iterator[bytes]:
     """The upstream's body as it arrives, still encoded (a gzip body stays gzip)."""
     raw = upstream_response.raw
     try:
         while chunk := raw.read1(CHUNK_BYTES, decode_content=False):
             yield chunk
-    except Exception:
+    except BaseException:
         # The status has been sent: the connection is cut so the client sees a broken body.
         logger.warning("upstream=%s response body interrupted request_id=%s", name, request_id)
-        raise
-    finally:
         upstream_response.close()
+        raise
+    upstream_response.release()
 
 
-def small_body_length(upstream_response: requests.Response, method: str) -> int | None:
+def small_body_length(upstream_response: UpstreamResponse, method: str) -> int | None:
     """The Content-Length of a body small enough to relay in one piece, else None."""
     length = upstream_response.headers.get("Content-Length", "")
     if method == "HEAD" or upstream_response.status_code in (204, 304) or not length.isdigit():
@@ -335,7 +393,7 @@ def small_body_length(upstream_response: requests.Response, method: str) -> int 
     return int(length) if int(length) <= SMALL_BODY_BYTES else None
 
 
-def relay(upstream_response: requests.Response, upstream: Upstream, method: str) -> HttpResponse:
+def relay(upstream_response: UpstreamResponse, upstream: Upstream, method: str) -> HttpResponse:
     """The browser's response: the upstream's status, its relayable headers, its body.
 
     A small body with a Content-Length is read whole and sent with its length (one write, no
@@ -345,11 +403,11 @@ def relay(upstream_response: requests.Response, upstream: Upstream, method: str)
         try:
             content = upstream_response.raw.read(decode_content=False)
         except Exception as exc:  # urllib3's protocol and timeout errors on a cut body
+            upstream_response.close()
             raise UpstreamError(
                 502, "upstream_bad_response", "The upstream body broke off."
             ) from exc
-        finally:
-            upstream_response.close()
+        upstream_response.release()
         response: HttpResponse = HttpResponse(content, status=upstream_response.status_code)
     else:
         # The body is sent after the middleware has finished, request id context included.
@@ -381,10 +439,9 @@ def forward(request: HttpRequest) -> HttpResponse:
     body, length = request_body(request, upstream.max_body_bytes)
     headers = forwarded_request_headers(request, has_body=body is not None)
 
-    def send_with(token: str | None) -> requests.Response:
+    def send_with(token: str | None) -> UpstreamResponse:
         auth = {"Authorization": f"Bearer {token}"} if token else {}
-        prepared = prepare(method, url, {**headers, **auth}, body, length)
-        return send(upstream, prepared, stream=True)
+        return exchange(upstream, method, url, {**headers, **auth}, body, length)
 
     started = time.monotonic()
     upstream_response = call_with_refresh(

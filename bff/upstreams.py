@@ -11,6 +11,7 @@ import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool
 
 from bff.conf import bff_settings
 
@@ -51,6 +52,7 @@ def _build(name: str, raw: str | dict[str, Any]) -> Upstream:
 
 _registry: dict[str, Upstream] | None = None
 _sessions: dict[str, requests.Session] = {}
+_pools: dict[str, HTTPConnectionPool] = {}
 _lock = threading.Lock()
 
 
@@ -86,11 +88,22 @@ def http_session(upstream: Upstream) -> requests.Session:
     return session
 
 
+def connection_pool(upstream: Upstream) -> HTTPConnectionPool:
+    """The urllib3 pool under `upstream`'s session: the /api proxy talks to it directly,
+    sparing requests' per-call work (about 0.3 ms a call here, docs/benchmarks.md)."""
+    pool = _pools.get(upstream.name)
+    if pool is None:
+        adapter = http_session(upstream).get_adapter(upstream.url)
+        pool = _pools[upstream.name] = adapter.poolmanager.connection_from_url(upstream.url)
+    return pool
+
+
 def _reset(*, setting: str, **kwargs: Any) -> None:
     global _registry
     if setting == "BFF_UPSTREAMS":
         _registry = None
         _sessions.clear()
+        _pools.clear()
 
 
 setting_changed.connect(_reset)

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from bff.proxy import (
     Refused,
     check_caller,
-    prepare,
+    framing,
     raw_target,
     relayed_response_headers,
     resolve,
@@ -102,16 +102,16 @@ def test_upstream_url_is_its_base_plus_the_path(settings):
         assert refused.value.status == 404
 
 
-def test_prepared_request_keeps_the_url_and_frames_the_body():
+def test_framing_keeps_the_target_and_frames_the_body():
     url = "http://upstream.test/base/%7E/%41?a=%41&b=~"
-    prepared = prepare("GET", url, {"Accept": "*/*"}, None, 0)
-    assert prepared.url == url
-    assert "Content-Length" not in prepared.headers
-    assert prepare("POST", url, {}, None, 0).headers["Content-Length"] == "0"
-    assert prepare("POST", url, {}, b"abc", 3).headers["Content-Length"] == "3"
-    chunked = prepare("POST", url, {}, iter([b"abc"]), None)
-    assert chunked.headers["Transfer-Encoding"] == "chunked"
-    assert "Content-Length" not in chunked.headers
+    target, headers = framing("GET", url, {"Accept": "*/*"}, None, 0)
+    assert target == "/base/%7E/%41?a=%41&b=~"
+    assert "Content-Length" not in headers
+    assert framing("POST", url, {}, None, 0)[1]["Content-Length"] == "0"
+    assert framing("POST", url, {}, b"abc", 3)[1]["Content-Length"] == "3"
+    # A chunked body (length unknown) carries no Content-Length; urllib3 frames it.
+    assert "Content-Length" not in framing("POST", url, {}, iter([b"abc"]), None)[1]
+    assert framing("GET", "http://upstream.test", {}, None, 0)[0] == "/"
 
 
 def test_response_headers_lose_hop_by_hop_connection_named_and_cookies():
