@@ -324,6 +324,11 @@ class HostileProvider:
             self.token_requests.append(entry)
         if form.get("grant_type") == "refresh_token":
             return self._token_response(None)
+        if form.get("grant_type") == "client_credentials":
+            token = {"access_token": "cc-" + secrets.token_urlsafe(24), "token_type": "Bearer"}
+            with self._lock:
+                self.issued.append(token)
+            return _json({**token, "expires_in": 3600})
         if form.get("grant_type") != "authorization_code":
             return _json({"error": "unsupported_grant_type"}, 400)
         with self._lock:
