@@ -34,7 +34,7 @@ import requests
 from tests.support.bff import POSTGRES_ADMIN_URL, fresh_postgres_database, start_bff
 from tests.support.idp import provider_sign_in, start_idp
 from tests.support.provider_proxy import ProviderProxy
-from tests.support.servers import ROOT, Server, free_port
+from tests.support.servers import ROOT, Server, free_port, stop_process
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -183,15 +183,7 @@ class Upstream:
         raise RuntimeError("the bench upstream did not start")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
+        stop_process(self.process, getattr(self, "_log", None))
 
 
 def counting_env(count_dir: Path) -> dict[str, str]:
