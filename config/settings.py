@@ -110,6 +110,8 @@ SESSION_ENGINE = env(
     "DJANGO_SESSION_ENGINE",
     default="django.contrib.sessions.backends." + ("cached_db" if SHARED_CACHE else "db"),
 )
+# The CSRF secret lives in the session: the browser holds the one session cookie only.
+CSRF_USE_SESSIONS = True
 CSRF_COOKIE_NAME = "bff_csrftoken"
 
 # HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
@@ -94,10 +95,12 @@ def signed_in(browser: requests.Session, bff: str) -> bool:
 
 
 def csrf_token(browser: requests.Session, bff: str) -> str:
-    """Render a page with a form so Django sets its CSRF cookie; return the cookie's value."""
+    """The CSRF token of a page's form (the secret lives in the session, not a cookie)."""
     page = browser.get(f"{bff}/auth/logout")
     assert page.status_code == 200
-    return browser.cookies.get("bff_csrftoken", domain="127.0.0.1")
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert match, "the page has no form"
+    return match.group(1)
 
 
 def failure_reasons() -> list[str]:

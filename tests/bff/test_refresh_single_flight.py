@@ -18,6 +18,7 @@ from bff.models import TokenSession
 from tests.bff.conftest import make_due
 from tests.conftest import sign_in
 from tests.support.bff import REDIS_URL, database_url, fresh_postgres_database, start_bff
+from tests.support.idp import find_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,9 +114,8 @@ def test_two_instances_on_postgres_share_one_refresh(strict, tmp_path, lock_back
         # Signed out on one instance: the other sees it on the very next request.
         cookies = session_cookie(browser)
         assert requests.get(f"{second.url}/auth/session", cookies=cookies).status_code == 200
-        token = browser.get(f"{first.url}/auth/logout").cookies.get("bff_csrftoken") or (
-            browser.cookies.get("bff_csrftoken")
-        )
+        _, form = find_form(browser.get(f"{first.url}/auth/logout"), "csrfmiddlewaretoken")
+        token = form["csrfmiddlewaretoken"]
         signed_out = browser.post(
             f"{first.url}/auth/logout", data={"csrfmiddlewaretoken": token}, allow_redirects=False
         )
