@@ -112,6 +112,7 @@ SESSION_ENGINE = env(
 )
 # The CSRF secret lives in the session: the browser holds the one session cookie only.
 CSRF_USE_SESSIONS = True
+CSRF_FAILURE_VIEW = "bff.views.csrf_failure_view"
 CSRF_COOKIE_NAME = "bff_csrftoken"
 
 # HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).

@@ -14,3 +14,8 @@ urlpatterns = [
     path("api/", include("bff.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "bff.views.bad_request_view"
+handler403 = "bff.views.permission_denied_view"
+handler404 = "bff.views.not_found_view"
+handler500 = "bff.views.server_error_view"
