@@ -97,6 +97,16 @@ def _token_request(provider: Provider, call: str, **kwargs: Any) -> dict[str, An
     return token
 
 
+def requested_scopes(provider: Provider) -> list[str]:
+    """The configured scopes, less `offline_access` where the provider lists its scopes
+    without it (Google rejects it and takes `access_type=offline` instead)."""
+    supported = provider.metadata().get("scopes_supported")
+    scopes = list(provider.config.scopes)
+    if isinstance(supported, list) and supported and "offline_access" not in supported:
+        scopes = [scope for scope in scopes if scope != "offline_access"]
+    return scopes
+
+
 def authorization_url(
     provider: Provider, *, redirect_uri: str, state: str, nonce: str, verifier: str
 ) -> str:
@@ -106,7 +116,7 @@ def authorization_url(
         "response_type": "code",
         "client_id": provider.config.client_id,
         "redirect_uri": redirect_uri,
-        "scope": " ".join(provider.config.scopes),
+        "scope": " ".join(requested_scopes(provider)),
         "state": state,
         "nonce": nonce,
         "code_challenge": s256_challenge(verifier),

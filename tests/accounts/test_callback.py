@@ -325,3 +325,22 @@ def test_finishing_a_tab_as_another_person_replaces_the_first_session(hostile, b
     assert live.subject == "hostile-bob"
     replaced = TokenSession.objects.get(subject="hostile-alice")
     assert replaced.end_reason == TokenSession.EndReason.REPLACED
+
+
+def test_configured_scopes_are_requested(hostile, bff, new_browser):
+    assert sign_in(new_browser(), bff).status_code == 302
+    assert hostile.authorize_requests[-1]["scope"].split() == [
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+    ]
+
+
+def test_offline_access_is_left_out_where_the_provider_lists_scopes_without_it(
+    hostile, bff, new_browser
+):
+    """Google lists openid, email, profile and refuses offline_access."""
+    hostile.discovery_overrides["scopes_supported"] = ["openid", "email", "profile"]
+    assert sign_in(new_browser(), bff).status_code == 302
+    assert hostile.authorize_requests[-1]["scope"].split() == ["openid", "profile", "email"]
