@@ -17,7 +17,8 @@ from bff.logging import choose_request_id, request_id_var
 from bff.refresh import ensure_fresh
 from bff.sessions import SESSION_KEY, check_limits, load_session, touch
 
-# Views that must run even when the session just ended (they sign in or out).
+# Views that must run even when the session just ended or cannot be refreshed now
+# (they sign in or out).
 PASS_THROUGH_WHEN_ENDED = ("/auth/login", "/auth/callback/", "/auth/logout", "/auth/backchannel")
 
 
@@ -75,7 +76,9 @@ class TokenSessionMiddleware:
                 record = ensure_fresh(record)
             except ProviderUnavailable as exc:
                 # A transient failure never signs anyone out: a still-valid token is used.
-                if record.tokens.is_expired(clock.now()):
+                # Signing in or out needs no fresh token, so those go on regardless.
+                expired = record.tokens.is_expired(clock.now())
+                if expired and not request.path_info.startswith(PASS_THROUGH_WHEN_ENDED):
                     return responses.provider_unavailable(request, exc.retry_after)
         except SessionEnded:
             logout(request)

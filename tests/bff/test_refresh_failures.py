@@ -165,3 +165,20 @@ def test_django_session_holds_only_the_record_id(lenient, live_server, browser):
     blob = repr(data)
     for token in (record.tokens.access_token, record.tokens.refresh_token, record.tokens.id_token):
         assert token not in blob
+
+
+def test_sign_out_works_while_the_provider_is_down_and_the_token_expired(
+    lenient, live_server, browser
+):
+    sign_in(browser, live_server.url)
+    _, fields = find_form(browser.get(f"{live_server.url}/auth/logout"), "csrfmiddlewaretoken")
+    lenient.proxy.mode = "down"
+    record = make_due(remaining=-5)
+    out = browser.post(
+        f"{live_server.url}/auth/logout",
+        data={"csrfmiddlewaretoken": fields["csrfmiddlewaretoken"]},
+        allow_redirects=False,
+    )
+    assert out.status_code == 302
+    assert TokenSession.objects.get(pk=record.pk).end_reason == TokenSession.EndReason.LOGOUT
+    assert browser.get(f"{live_server.url}/auth/session").status_code == 401
