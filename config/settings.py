@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -168,15 +169,13 @@ BFF_LOCK_REDIS_URL = env("BFF_LOCK_REDIS_URL", default="redis://127.0.0.1:6379/0
 BFF_SESSION_MAX_AGE_SECONDS = env.int("BFF_SESSION_MAX_AGE_SECONDS", default=7 * 24 * 3600)
 BFF_SESSION_IDLE_SECONDS = env.int("BFF_SESSION_IDLE_SECONDS", default=24 * 3600)
 SESSION_COOKIE_AGE = BFF_SESSION_MAX_AGE_SECONDS
-BFF_UPSTREAMS = dict(
-    item.split("=", 1)
-    for item in env.list(
-        "BFF_UPSTREAMS",
-        default=(
-            [f"graphql={DEMO_API_URL}/graphql", f"demo={DEMO_API_URL}/rest"] if DEMO_MODE else []
-        ),
-    )
+_UPSTREAM_PAIRS = env.list(
+    "BFF_UPSTREAMS",
+    default=[f"graphql={DEMO_API_URL}/graphql", f"demo={DEMO_API_URL}/rest"] if DEMO_MODE else [],
 )
+if any("=" not in pair for pair in _UPSTREAM_PAIRS):
+    raise ImproperlyConfigured("BFF_UPSTREAMS is a list of name=url pairs, separated by commas.")
+BFF_UPSTREAMS = dict(pair.split("=", 1) for pair in _UPSTREAM_PAIRS)
 
 LOGGING = {
     "version": 1,
