@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
-from accounts.exceptions import TokenValidationError
 from accounts.models import SeenLogoutToken
-from accounts.provider import Provider
-from accounts.validation import validate_logout_token
-from bff import clock
-from bff.models import TokenSession
-from bff.sessions import end_sessions
+from bff import sessions
+from oidc import clock
+from oidc.exceptions import TokenValidationError
+from oidc.provider import Provider
+from oidc.validation import validate_logout_token
 
 # How long a jti is remembered when the token has no exp.
 JTI_MEMORY = timedelta(days=1)
@@ -30,7 +30,7 @@ def remember_jti(issuer: str, jti: str, exp: float | None) -> None:
         raise TokenValidationError("jti replayed") from exc
 
 
-def end_sessions_for_logout_token(provider: Provider, raw: str) -> int:
+def end_sessions_for_logout_token(provider: Provider, raw: str, request: HttpRequest) -> int:
     """Validate `raw` and end every live session matching (iss, sid) or (iss, sub)."""
     now = clock.now()
     claims = validate_logout_token(raw, provider, now=now)
@@ -39,9 +39,6 @@ def end_sessions_for_logout_token(provider: Provider, raw: str) -> int:
         # Its jti may already be forgotten: accepting it could accept a replay.
         raise TokenValidationError("too old")
     remember_jti(provider.issuer, claims["jti"], exp if isinstance(exp, int | float) else None)
-    matching = TokenSession.objects.filter(issuer=provider.issuer)
-    if claims.get("sid"):
-        matching = matching.filter(sid=claims["sid"])
-    if claims.get("sub"):
-        matching = matching.filter(subject=claims["sub"])
-    return end_sessions(matching, TokenSession.EndReason.BACKCHANNEL)
+    return sessions.end_matching(
+        provider.issuer, sid=claims.get("sid"), subject=claims.get("sub"), request=request
+    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.conf import accounts_settings
+from oidc.conf import oidc_settings
 
 
 @register(Tags.security)
 def check_providers(app_configs, **kwargs):
     try:
-        providers = accounts_settings.providers()
+        providers = oidc_settings.providers()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="accounts.E001")]
     if not providers:
@@ -24,7 +24,7 @@ def check_providers(app_configs, **kwargs):
 @register(Tags.security, deploy=True)
 def check_provider_transport(app_configs, **kwargs):
     problems = []
-    for name, config in accounts_settings.providers().items():
+    for name, config in oidc_settings.providers().items():
         if not config.issuer.startswith("https://"):
             problems.append(
                 Warning(

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from django.contrib.sessions.backends.base import SessionBase
 
 from accounts.conf import accounts_settings
-from bff import clock
+from oidc import clock
 
 PENDING_KEY = "oidc_pending"
 

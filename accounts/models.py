@@ -51,6 +51,7 @@ class AuditEvent(models.Model):
         SESSION_ENDED_BY_USER = "session_ended_by_user", "Session ended by the user"
         SESSION_ENDED_BY_ADMIN = "session_ended_by_admin", "Session ended by an admin"
         SESSION_EXPIRED = "session_expired", "Session expired"
+        SESSION_ENDED = "session_ended", "Session ended"
 
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
     user = models.ForeignKey(

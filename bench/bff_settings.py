@@ -1,8 +1,8 @@
 """The BFF's own settings (config.settings, production-style) for the benchmarks.
 
 The one change: BFF_UPSTREAMS entries get a 256 MiB body limit, so the 200 MB upload of the
-streaming run is allowed (the environment variable form has no way to say so). Two knobs
-exist only to measure what a setting costs; the runs say when they use them:
+streaming run is allowed (the environment variable form has no way to say so). One knob
+exists only to measure what a setting costs; the runs say when they use it:
 
     BENCH_CONN_HEALTH_CHECKS=false   DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 """

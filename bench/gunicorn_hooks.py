@@ -1,4 +1,4 @@
-"""gunicorn config for benchmark servers (passed as GUNICORN_CMD_ARGS="-c bench/gunicorn_hooks.py").
+"""gunicorn config for benchmark servers (GUNICORN_CMD_ARGS="-c bench/gunicorn_hooks.py").
 
 Each worker counts the requests it served and writes the count to BENCH_COUNT_DIR/<pid> every
 0.2 s from a thread of its own, so a run can tell how the load generator's keep-alive
@@ -6,10 +6,13 @@ connections spread over the workers at almost no cost per request (one next() on
 keepalive as in config/gunicorn.conf.py.
 """
 
+from __future__ import annotations
+
 import itertools
 import os
 import threading
 import time
+from typing import Any
 
 keepalive = 5
 
@@ -26,17 +29,13 @@ def _write_counts(path: str) -> None:
         time.sleep(0.2)
 
 
-def post_fork(server, worker):
+def post_fork(server: Any, worker: Any) -> None:
+    """Start the worker's thread that writes its request count."""
     if _count_dir:
         path = os.path.join(_count_dir, str(os.getpid()))
         threading.Thread(target=_write_counts, args=(path,), daemon=True).start()
 
 
-def post_request(worker, req, environ, resp):
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """Count one request."""
     next(_counter)
-
-
-def post_worker_init(worker):
-    from bench.experiments import apply_from_environment
-
-    apply_from_environment()

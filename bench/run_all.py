@@ -1,11 +1,12 @@
 """Run every benchmark, each in its own process, and print their summaries.
 
 Raw results go to bench/results/ (gitignored): <name>.json per benchmark, the servers' logs
-in a directory per run, and summary.txt with what is printed here.
+in a directory per run, and summary.txt with what is printed here. Each benchmark runs as a
+module (python -m bench.<name>) from the repository root; so does this one:
 
-    make bench            (= .venv/bin/python bench/run_all.py)
-    .venv/bin/python bench/run_all.py --quick     (shorter runs, for a smoke test)
-    .venv/bin/python bench/run_all.py --py-spy /path/to/py-spy   (profile a BFF worker)
+    make bench            (= .venv/bin/python -m bench.run_all)
+    .venv/bin/python -m bench.run_all --quick     (shorter runs, for a smoke test)
+    .venv/bin/python -m bench.run_all --py-spy /path/to/py-spy   (profile a BFF worker)
 """
 
 from __future__ import annotations
@@ -18,23 +19,26 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results"
+from bench.results import RESULTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def scripts(quick: bool, py_spy: str) -> list[tuple[str, list[str]]]:
+    """The benchmark modules (bench.<name>) to run, each with its arguments."""
     overhead = ["--duration", "3", "--rounds", "1", "--variant-duration", "2"] if quick else []
     if py_spy:
         overhead += ["--py-spy", py_spy]
     return [
-        ("run_overhead.py", overhead),
-        ("run_streaming.py", ["--repeat", "1"] if quick else []),
-        ("run_refresh_storm.py", ["--storms", "1"] if quick else []),
-        ("run_queries.py", []),
+        ("run_overhead", overhead),
+        ("run_streaming", ["--repeat", "1"] if quick else []),
+        ("run_refresh_storm", ["--storms", "1"] if quick else []),
+        ("run_queries", []),
     ]
 
 
 def main() -> int:
+    """Run the benchmarks in turn; 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
@@ -42,36 +46,39 @@ def main() -> int:
         default=os.environ.get("BENCH_PY_SPY") or shutil.which("py-spy") or "",
         help="path of py-spy, to profile a BFF worker (default: BENCH_PY_SPY or PATH)",
     )
-    parser.add_argument("--only", default="", help="comma-separated script names to run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated benchmarks to run (e.g. run_queries)"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary = [
         f"bench run {time.strftime('%Y-%m-%d %H:%M:%S')}, load average at start"
         f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     ]
+    only = [item.strip().removesuffix(".py") for item in args.only.split(",") if item.strip()]
     failed = []
-    for script, extra in scripts(args.quick, args.py_spy):
-        if args.only and script.removesuffix(".py") not in args.only.split(","):
+    for name, extra in scripts(args.quick, args.py_spy):
+        if only and name not in only:
             continue
+        module = f"bench.{name}"
         started = time.monotonic()
-        print(f"== {script} {' '.join(extra)}", file=sys.stderr, flush=True)
+        print(f"== {module} {' '.join(extra)}", file=sys.stderr, flush=True)
         completed = subprocess.run(
-            [sys.executable, str(BENCH / script), *extra],
+            [sys.executable, "-m", module, *extra],
+            cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=900,
         )
         seconds = time.monotonic() - started
-        (RESULTS / f"{script.removesuffix('.py')}.log").write_text(
-            completed.stdout + completed.stderr
-        )
+        (RESULTS / f"{name}.log").write_text(completed.stdout + completed.stderr)
         if completed.returncode != 0:
-            failed.append(script)
+            failed.append(name)
             summary.append(
-                f"== {script}: FAILED ({completed.returncode})\n{completed.stderr[-3000:]}"
+                f"== {module}: FAILED ({completed.returncode})\n{completed.stderr[-3000:]}"
             )
         else:
-            summary.append(f"== {script} ({seconds:.0f} s)\n{completed.stdout.strip()}")
+            summary.append(f"== {module} ({seconds:.0f} s)\n{completed.stdout.strip()}")
         print(summary[-1], flush=True)
     (RESULTS / "summary.txt").write_text("\n\n".join(summary) + "\n")
     print(f"\nraw results: {RESULTS}", flush=True)

@@ -6,9 +6,9 @@ concurrency 1 and 32 (wrk, keep-alive, its own process), interleaved over --roun
 and threads; the BFF with config.settings (DEBUG off, PostgreSQL, persistent connections) and
 a session signed in through the real provider. Then --variants repeats the BFF with one
 setting changed at a time (environment only, no code change) to show what each part costs,
-and --py-spy profiles one BFF worker under load.
+and --py-spy profiles one BFF worker under load. Run from the repository root:
 
-    .venv/bin/python bench/run_overhead.py [--duration 8] [--rounds 2] [--workers 2]
+    .venv/bin/python -m bench.run_overhead [--duration 8] [--rounds 2] [--workers 2]
 """
 
 from __future__ import annotations
@@ -25,31 +25,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import requests
 
-import requests  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.cpu import CPUMeter, postgres_backends
+from bench.machine import machine
+from bench.results import median, save, workdir
+from bench.stacks import (
     REDIS_CACHE_ENV,
     UPSTREAM_NAME,
     BFFStack,
-    CPUMeter,
     Upstream,
     bff_stack,
+    floor_server,
+)
+from bench.workers import (
     connections_per_pid,
     count_delta,
-    floor_server,
-    machine,
-    median,
-    postgres_backends,
-    save,
     server_pids,
-    workdir,
     worker_counts,
     worker_pids,
-    wrk,
 )
+from bench.wrk import wrk
 
 CONCURRENCY = (1, 32)
 TARGET_ADDED_P50_MS = 2.0
@@ -63,14 +59,13 @@ UNEVEN_SHARE = 0.25
 BUSY_ELSEWHERE_SHARE = 0.25
 MAX_ATTEMPTS = 2
 PATHS = ("direct", "floor", "bff", "bff_redis")
-# One thing changed at a time; "baseline" is the BFF as configured, on PostgreSQL alone. The
-# environment-only ones need no code change; BENCH_* knobs exist only in bench/.
+# One thing changed at a time; "baseline" is the BFF as configured, on PostgreSQL alone. All
+# are environment only, no code change; BENCH_CONN_HEALTH_CHECKS exists only in
+# bench/bff_settings.py.
 VARIANTS: dict[str, dict[str, str]] = {
     "baseline": {},
     "log_level_warning": {"LOG_LEVEL": "WARNING"},
     "no_conn_health_checks": {"BENCH_CONN_HEALTH_CHECKS": "false"},
-    # A code change, tried out by bench/experiments.py only (not in bff/).
-    "raw_record_sql": {"BENCH_EXPERIMENTS": "raw_record"},
     "redis_cache": REDIS_CACHE_ENV,
     "redis_cache_log_warning": {**REDIS_CACHE_ENV, "LOG_LEVEL": "WARNING"},
     "no_persistent_db": {"DATABASE_CONN_MAX_AGE": "0"},

@@ -11,7 +11,11 @@ token when last_seen_at is a minute old (the once-a-minute write), a token insid
 refresh buffer (the refresh). Then the same call in-process with Django's test Client,
 with CaptureQueriesContext (what the ORM sends) and cProfile (where the CPU goes).
 
-    .venv/bin/python bench/run_queries.py [--requests 5]
+This process ages the record and makes the in-process calls on Django as the first BFF
+started set it up (bench.django_setup: bench.bff_settings, the stack's database, the Redis
+cache settings), once, before its first ORM use. Run from the repository root:
+
+    .venv/bin/python -m bench.run_queries [--requests 5]
 """
 
 from __future__ import annotations
@@ -19,36 +23,30 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import re
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import psycopg
+import redis
+import requests
 
-import psycopg  # noqa: E402
-import redis  # noqa: E402
-import requests  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench import django_setup
+from bench.machine import machine
+from bench.results import save, workdir
+from bench.sessions import age_last_seen, make_due
+from bench.stacks import (
     REDIS_CACHE_ENV,
     REDIS_CACHE_URL,
     UPSTREAM_NAME,
     BFFStack,
     Upstream,
     bff_stack,
-    forget_cached_record,
-    machine,
-    make_due,
-    save,
-    workdir,
 )
-from tests.support.bff import POSTGRES_ADMIN_URL  # noqa: E402
+from tests.support.bff import POSTGRES_ADMIN_URL
 
 POSTGRES_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
 DATABASE = "bench_queries"
@@ -117,14 +115,9 @@ def server_side(stack: BFFStack, requests_count: int, monitor: RedisCommands) ->
     url = f"{stack.url}/api/{UPSTREAM_NAME}/json"
     one_call(stack, url, monitor)  # warm-up: connections open, caches filled
     steady = [one_call(stack, url, monitor) for _ in range(requests_count)]
-    with stack.db() as db:
-        db.execute(
-            "UPDATE bff_tokensession SET last_seen_at = now() - interval '2 minutes' WHERE id = %s",
-            (stack.record_id,),
-        )
-    forget_cached_record(stack.record_id)
+    age_last_seen(stack.record_id, seconds=120)
     touched = one_call(stack, url, monitor)
-    make_due(stack.database_url, stack.record_id)
+    make_due(stack.record_id)
     grants_before = stack.proxy.refresh_grants
     refreshed = one_call(stack, url, monitor)
     after_refresh = one_call(stack, url, monitor)
@@ -141,13 +134,8 @@ def server_side(stack: BFFStack, requests_count: int, monitor: RedisCommands) ->
 
 
 def in_process(stack: BFFStack, requests_count: int, profile_requests: int) -> dict[str, Any]:
-    """The same call through Django's test Client in this process (no gunicorn), with the
-    settings of `stack`'s BFF."""
-    os.environ.update(stack.bff.env)
-    os.environ["LOG_LEVEL"] = "WARNING"
-    import django
-
-    django.setup()
+    """The same call through Django's test Client in this process (no gunicorn, Redis settings)."""
+    django_setup.require()
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -160,7 +148,7 @@ def in_process(stack: BFFStack, requests_count: int, profile_requests: int) -> d
     with CaptureQueriesContext(connection) as captured:
         for _ in range(requests_count):
             response = client.get(path, **headers)
-            b"".join(response.streaming_content)
+            read_body(response)
     orm = [q["sql"] for q in captured.captured_queries]
     # CPU per request in Django + the view (no gunicorn, no health check: the test Client
     # does not send request_started to close_old_connections).
@@ -169,7 +157,7 @@ def in_process(stack: BFFStack, requests_count: int, profile_requests: int) -> d
     profiler.enable()
     for _ in range(profile_requests):
         response = client.get(path, **headers)
-        b"".join(response.streaming_content)
+        read_body(response)
     profiler.disable()
     cpu_ms = 1000 * (time.process_time() - started_cpu) / profile_requests
     wall_ms = 1000 * (time.perf_counter() - started) / profile_requests
@@ -188,7 +176,7 @@ def in_process(stack: BFFStack, requests_count: int, profile_requests: int) -> d
         {"function": name, "cpu_ms_per_request": round(1000 * t / profile_requests, 3)}
         for name, t in cumulative[:60]
     ]
-    costs = component_costs(stack, record_id_of(client), profile_requests)
+    costs = component_costs(stack, stack.record_id, profile_requests)
     connection.close()
     return {
         "component_costs": costs,
@@ -203,10 +191,9 @@ def in_process(stack: BFFStack, requests_count: int, profile_requests: int) -> d
     }
 
 
-def record_id_of(client: Any) -> str:
-    from bff.sessions import SESSION_KEY
-
-    return client.session[SESSION_KEY]
+def read_body(response: Any) -> bytes:
+    """The whole body of a test Client response, streamed or not (small bodies come whole)."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def timed(function: Any, repeat: int) -> dict[str, float]:
@@ -227,14 +214,15 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
     from urllib.parse import urlsplit
 
     import urllib3
+    from django.contrib.sessions.backends.cached_db import SessionStore as CachedSessionStore
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django.test import Client
+    from requests.adapters import HTTPAdapter
 
-    from bench.experiments import load_session_raw
-    from bff import crypto
+    from bff import crypto, record_cache
     from bff.models import TokenSession
-    from bff.upstreams import get_upstream, http_session
+    from bff.upstreams import get_upstream
 
     client = Client(HTTP_HOST="127.0.0.1")
     client.cookies["bff_session"] = stack.cookie
@@ -242,24 +230,19 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
 
     def whole_request() -> None:
         response = client.get(path, HTTP_X_CSRF="1")
-        b"".join(response.streaming_content)
+        read_body(response)
 
     def orm_record() -> TokenSession:
         return TokenSession.objects.select_related("user").get(pk=record_id)
 
     record = orm_record()
-    table = TokenSession._meta.db_table
-    columns = ", ".join(f'"{table}"."{f.column}"' for f in TokenSession._meta.concrete_fields)
-    raw_sql = f'SELECT {columns} FROM "{table}" WHERE "{table}"."id" = %s'
-
-    def raw_record() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(raw_sql, [record_id])
-            cursor.fetchone()
-
     upstream = get_upstream(UPSTREAM_NAME)
     url = f"{upstream.url}/json"
-    session = http_session(upstream)
+    # A pooled keep-alive requests session, as a proxy built on requests would hold one.
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=upstream.pool_size, max_retries=0)
+    session.mount("http://", adapter)
     pool = urllib3.HTTPConnectionPool("127.0.0.1", urlsplit(url).port, maxsize=4)
     plain = http.client.HTTPConnection("127.0.0.1", urlsplit(url).port)
 
@@ -267,15 +250,7 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
         plain.request("GET", "/json", headers={"Authorization": "Bearer x"})
         plain.getresponse().read()
 
-    from django.contrib.sessions.backends.cached_db import SessionStore as CachedSessionStore
-
     session_key = stack.cookie
-    try:
-        from bff import record_cache
-
-        cached_record = record_cache.get
-    except ImportError:  # the shared record cache is not in this version of bff
-        cached_record = None
     costs = {
         "whole request, test Client (no gunicorn; Redis cache settings)": timed(
             whole_request, repeat
@@ -285,14 +260,13 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
             lambda: CachedSessionStore(session_key).load(), repeat
         ),
         "record + user: ORM get + select_related (load_session's query)": timed(orm_record, repeat),
-        "the same row, raw SQL on the same connection": timed(raw_record, repeat),
-        "record + user, one raw SQL + Model.from_db (bench/experiments.py)": timed(
-            lambda: load_session_raw(record_id), repeat
-        ),
         "connection health check (is_usable: SELECT 1)": timed(connection.is_usable, repeat),
         "record.tokens (decrypt 3 tokens)": timed(lambda: record.tokens, repeat),
         "decrypt the access token only": timed(
             lambda: crypto.decrypt(record.access_token_encrypted), repeat
+        ),
+        "record from the Redis cache (bff.record_cache.get: MGET + unpickle)": timed(
+            lambda: record_cache.get(record_id), repeat
         ),
         "upstream GET, requests (pooled session)": timed(
             lambda: session.get(url, timeout=upstream.timeout).content, repeat
@@ -303,10 +277,7 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
         ),
         "upstream GET, http.client (one connection)": timed(with_http_client, repeat),
     }
-    if cached_record is not None:
-        costs["record from the Redis cache (bff.record_cache.get: MGET + unpickle)"] = timed(
-            lambda: cached_record(record_id), repeat
-        )
+    session.close()
     pool.close()
     plain.close()
     return costs

@@ -9,26 +9,28 @@ put the live token 10 s before expiry of a 900 s lifetime (inside min(300 s, 450
 grants at the provider (must be 1) and the record's version (must move by 1). A first burst
 with a fresh token is the reference.
 
-    .venv/bin/python bench/run_refresh_storm.py [--calls 200] [--storms 3]
+This process ages and reads the record through the app's ORM, on Django as the first BFF
+started set it up (bench.django_setup), once, before its first ORM use. Run from the
+repository root:
+
+    .venv/bin/python -m bench.run_refresh_storm [--calls 200] [--storms 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import requests
 
-import requests  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.machine import machine
+from bench.results import percentile, save, workdir
+from bench.sessions import make_due, record_version
+from bench.stacks import (
     DATABASE_LOCK,
     REDIS_CACHE_ENV,
     REDIS_LOCK,
@@ -36,22 +38,14 @@ from bench.common import (  # noqa: E402
     BFFStack,
     Upstream,
     bff_stack,
-    machine,
-    make_due,
-    percentile,
-    save,
-    workdir,
 )
 
 LABELS = {DATABASE_LOCK: "DatabaseLock", REDIS_LOCK: "RedisLock+cache"}
 
 
 def version(stack: BFFStack) -> int:
-    with stack.db() as db:
-        row = db.execute(
-            "SELECT version FROM bff_tokensession WHERE id = %s", (stack.record_id,)
-        ).fetchone()
-        return row[0]
+    """The version of the stack's session record."""
+    return record_version(stack.record_id)
 
 
 def storm(stack: BFFStack, calls: int, *, due: bool = True) -> dict[str, Any]:
@@ -63,7 +57,7 @@ def storm(stack: BFFStack, calls: int, *, due: bool = True) -> dict[str, Any]:
         for session in sessions:  # one keep-alive connection each, opened before the storm
             session.get(f"{stack.url}/healthz", timeout=30).raise_for_status()
         if due:
-            make_due(stack.database_url, stack.record_id)
+            make_due(stack.record_id)
         stack.proxy.reset()
         before = version(stack)
         barrier = threading.Barrier(calls)

@@ -4,9 +4,9 @@ curl (its own process) moves the bytes; throughput through the BFF is compared w
 the same run (--repeat transfers each, alternating, best and median reported), and the BFF
 workers' resident memory is watched: VmHWM (peak RSS) is reset before each transfer and read
 after it, and VmRSS is sampled every 20 ms; the growth is peak minus the RSS before. Target:
-under 32 MB.
+under 32 MB. Run from the repository root:
 
-    .venv/bin/python bench/run_streaming.py [--megabytes 200] [--repeat 3]
+    .venv/bin/python -m bench.run_streaming [--megabytes 200] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -14,32 +14,19 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import (  # noqa: E402
-    UPSTREAM_NAME,
-    BFFStack,
-    RSSSampler,
-    Upstream,
-    bff_stack,
-    machine,
-    median,
-    memory_kib,
-    reset_peak,
-    save,
-    workdir,
-    worker_pids,
-)
+from bench.machine import machine
+from bench.memory import RSSSampler, memory_kib, reset_peak
+from bench.results import median, save, workdir
+from bench.stacks import UPSTREAM_NAME, BFFStack, Upstream, bff_stack
+from bench.workers import worker_pids
 
 MB = 1000 * 1000
 TARGET_GROWTH_MB = 32
-# The BFF as configured, then with 1 MiB body pieces instead of 64 KiB (bench/experiments.py).
-CONFIGS = {"as_is": {}, "chunk_1mib": {"BENCH_EXPERIMENTS": "chunk_1mib"}}
+# The BFF as configured (environment added to the BFF's, by configuration name).
+CONFIGS: dict[str, dict[str, str]] = {"as_is": {}}
 
 
 def curl(args: list[str], timeout: float = 300) -> dict[str, Any]:

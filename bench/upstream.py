@@ -6,7 +6,9 @@
     GET  /healthz            ok
 
 It ignores Authorization: the point is that the upstream's own cost is as small as it can be
-in Python, so what the BFF adds is what a run measures. Run: python bench/upstream.py --port P
+in Python, so what the BFF adds is what a run measures. Run from the repository root:
+
+    .venv/bin/python -m bench.upstream --port P
 """
 
 from __future__ import annotations

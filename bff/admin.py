@@ -2,10 +2,8 @@
 
 from django.contrib import admin, messages
 
-from accounts import audit
-from accounts.models import AuditEvent
+from bff import sessions
 from bff.models import TokenSession
-from bff.sessions import end_session_and_revoke
 
 
 @admin.register(TokenSession)
@@ -50,13 +48,6 @@ class TokenSessionAdmin(admin.ModelAdmin):
     def end_selected(self, request, queryset):
         count = 0
         for record in queryset.filter(ended_at__isnull=True):
-            end_session_and_revoke(record, TokenSession.EndReason.ENDED_BY_ADMIN)
-            audit.record(
-                AuditEvent.Kind.SESSION_ENDED_BY_ADMIN,
-                request,
-                user=record.user,
-                provider=record.provider,
-                reason=f"by {request.user}",
-            )
+            sessions.end(record, sessions.Reason.ENDED_BY_ADMIN, request=request, by=request.user)
             count += 1
         self.message_user(request, f"Ended {count} session(s).", messages.SUCCESS)

@@ -12,20 +12,16 @@ import time
 
 from django.http import HttpRequest
 
-from accounts import client
-from accounts.provider import default_provider_name, get_provider
-from bff.exceptions import SessionEnded
+from bff.exceptions import NotSignedIn, SessionEnded
 from bff.refresh import ensure_fresh
 from bff.upstreams import Upstream
+from oidc import client
+from oidc.provider import default_provider_name, get_provider
 
 _client_tokens: dict[str, tuple[str, float]] = {}
 _client_lock = threading.Lock()
 # A cached client token is replaced this long before it expires.
 CLIENT_TOKEN_MARGIN = 60.0
-
-
-class NotSignedIn(Exception):
-    """The upstream needs the user's token and the request has no session."""
 
 
 def client_credentials_token(provider_name: str | None = None) -> str:

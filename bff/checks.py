@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from bff.conf import bff_settings
+from bff.locks.database import DatabaseLock
 
 
 @register(Tags.security, deploy=True)
@@ -38,7 +39,7 @@ def check_demo_wiring(app_configs, **kwargs):
 @register(Tags.caches, deploy=True)
 def check_lock_backend(app_configs, **kwargs):
     engine = settings.DATABASES["default"]["ENGINE"]
-    uses_db_lock = bff_settings.BFF_LOCK_BACKEND.endswith("DatabaseLock")
+    uses_db_lock = issubclass(bff_settings.BFF_LOCK_BACKEND, DatabaseLock)
     if uses_db_lock and "sqlite" in engine:
         return [
             Warning(

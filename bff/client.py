@@ -1,97 +1,41 @@
 """The server-side upstream client for views and templates.
 
     data = upstream(request, "graphql").query("{ me { sub } }")
-    items = upstream(request, "demo").get("items").json()
+    items = upstream(request, "demo").get("items", params={"page": 2}).json()
 
-Same token kinds, errors and retry rule as the /api proxy.
+Same transport, token kinds, errors and retry rule as the /api proxy (bff.transport).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import json as jsonlib
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
 from django.http import HttpRequest
+from urllib3 import HTTPHeaderDict
 
-from bff.bearer import bearer_for, refreshed_bearer
+from bff.exceptions import UpstreamError
 from bff.logging import request_id_var
-from bff.upstreams import Upstream, get_upstream, http_session
-
-logger = logging.getLogger(__name__)
-
-
-class UpstreamError(Exception):
-    """An upstream call failed; `status` is what the BFF answers (502, 504, ...)."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
+from bff.transport import UpstreamResponse, call_with_refresh, exchange
+from bff.upstreams import Upstream, get_upstream
 
 
-def is_invalid_token(response: requests.Response) -> bool:
-    """RFC 6750: a 401 whose WWW-Authenticate names invalid_token (or names nothing)."""
-    if response.status_code != 401:
-        return False
-    challenge = response.headers.get("WWW-Authenticate", "")
-    return "invalid_token" in challenge or challenge.strip().lower() == "bearer"
+@dataclass(frozen=True)
+class UpstreamReply:
+    """An upstream's whole answer, its body decoded from its Content-Encoding."""
 
+    status_code: int
+    headers: HTTPHeaderDict
+    content: bytes
 
-def should_retry(response: requests.Response, is_user_token: bool) -> bool:
-    """Worth one forced refresh and one retry: the user's token was refused as invalid."""
-    return is_user_token and is_invalid_token(response)
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
 
-
-def send(
-    upstream: Upstream, prepared: requests.PreparedRequest, *, stream: bool = False
-) -> requests.Response:
-    """One exchange on the upstream's pooled session: its timeouts, no redirects followed.
-
-    Raises UpstreamError (504 on a timeout, 502 when unreachable).
-    """
-    try:
-        return http_session(upstream).send(
-            prepared, stream=stream, timeout=upstream.timeout, allow_redirects=False
-        )
-    except requests.Timeout as exc:
-        raise timed_out(upstream, exc) from exc
-    except requests.RequestException as exc:
-        raise unreachable(upstream, exc) from exc
-
-
-def timed_out(upstream: Upstream, exc: BaseException) -> UpstreamError:
-    logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
-    return UpstreamError(504, "upstream_timeout", "The upstream API timed out.")
-
-
-def unreachable(upstream: Upstream, exc: BaseException) -> UpstreamError:
-    logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
-    return UpstreamError(502, "upstream_unreachable", "The upstream API is unreachable.")
-
-
-def call_with_refresh(
-    request: HttpRequest,
-    upstream: Upstream,
-    send_with: Callable[[str | None], requests.Response],
-    *,
-    bearer: tuple[str | None, bool] | None = None,
-    replayable: bool = True,
-) -> requests.Response:
-    """`send_with(token)`; after an invalid_token 401, one forced refresh and one retry.
-
-    `bearer` is `bearer_for(request, upstream)` when the caller already has it. Only a
-    replayable request (no body, or a buffered one) is retried; otherwise the 401 stands.
-    May raise NotSignedIn, SessionEnded or ProviderUnavailable.
-    """
-    token, is_user = bearer or bearer_for(request, upstream)
-    response = send_with(token)
-    if replayable and should_retry(response, is_user):
-        response.close()
-        response = send_with(refreshed_bearer(request, token))
-    return response
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
 
 
 class UpstreamClient:
@@ -99,38 +43,50 @@ class UpstreamClient:
         self.request = request
         self.upstream = upstream
 
-    def url(self, path: str) -> str:
-        return self.upstream.url + ("/" + path.lstrip("/") if path else "")
+    def url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        url = self.upstream.url + ("/" + path.lstrip("/") if path else "")
+        return url + ("?" + urlencode(params, doseq=True) if params else "")
 
-    def call(self, method: str, path: str = "", **kwargs: Any) -> requests.Response:
+    def call(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: bytes | str | dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> UpstreamReply:
         """Send one request; retry once after a forced refresh if the token was refused.
 
-        `kwargs` are those of `requests.Request` (params, json, data, headers, ...), plus
-        `stream`.
+        Raises UpstreamError (502, 504), NotSignedIn, SessionEnded, ProviderUnavailable.
         """
-        stream = kwargs.pop("stream", False)
-        return call_with_refresh(
-            self.request,
-            self.upstream,
-            lambda token: self._send(method, path, token, stream, dict(kwargs)),
-        )
+        sent = {"X-Request-ID": request_id_var.get(), **(headers or {})}
+        body: bytes | None = None
+        if json is not None:
+            body = jsonlib.dumps(json).encode()
+            sent.setdefault("Content-Type", "application/json")
+        elif isinstance(data, dict):
+            body = urlencode(data, doseq=True).encode()
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        elif data is not None:
+            body = data.encode() if isinstance(data, str) else data
+        url = self.url(path, params)
+        method = method.upper()
 
-    def _send(
-        self, method: str, path: str, token: str | None, stream: bool, kwargs: dict[str, Any]
-    ) -> requests.Response:
-        headers = {"X-Request-ID": request_id_var.get(), **kwargs.pop("headers", {})}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        session = http_session(self.upstream)
-        prepared = session.prepare_request(
-            requests.Request(method, self.url(path), headers=headers, **kwargs)
-        )
-        return send(self.upstream, prepared, stream=stream)
+        def send_with(token: str | None) -> UpstreamResponse:
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            length = len(body) if body is not None else 0
+            return exchange(self.upstream, method, url, {**sent, **auth}, body, length)
 
-    def get(self, path: str = "", **kwargs: Any) -> requests.Response:
+        response = call_with_refresh(self.request, self.upstream, send_with)
+        content = response.read_all(decode=True)
+        return UpstreamReply(response.status_code, response.headers, content)
+
+    def get(self, path: str = "", **kwargs: Any) -> UpstreamReply:
         return self.call("GET", path, **kwargs)
 
-    def post(self, path: str = "", **kwargs: Any) -> requests.Response:
+    def post(self, path: str = "", **kwargs: Any) -> UpstreamReply:
         return self.call("POST", path, **kwargs)
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -142,8 +98,13 @@ class UpstreamClient:
             body = response.json()
         except ValueError as exc:
             raise UpstreamError(502, "upstream_bad_response", "The upstream sent no JSON.") from exc
+        if not isinstance(body, dict):
+            raise UpstreamError(502, "upstream_bad_response", "The upstream sent no JSON object.")
         if response.status_code >= 400 or body.get("errors"):
-            messages = "; ".join(e.get("message", "error") for e in body.get("errors") or [])
+            errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+            messages = "; ".join(
+                str(e.get("message", "error")) if isinstance(e, dict) else "error" for e in errors
+            )
             raise UpstreamError(502, "upstream_error", messages or f"HTTP {response.status_code}")
         return body.get("data") or {}
 

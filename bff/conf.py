@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.app_settings import AppSettings
+from oidc.app_settings import AppSettings
 
 DEFAULTS: dict[str, Any] = {
     # Refresh when remaining life < min(buffer, lifetime / 2).
@@ -16,7 +16,7 @@ DEFAULTS: dict[str, Any] = {
     # Fernet keys (urlsafe base64, 32 bytes); the first encrypts, all decrypt.
     # Empty: one key derived from SECRET_KEY (deploy check bff.W001).
     "BFF_TOKEN_ENCRYPTION_KEYS": [],
-    # Dotted path of the single-flight refresh lock (bff.locks.*).
+    # Dotted path of the single-flight refresh lock class (bff.locks.*), imported when read.
     "BFF_LOCK_BACKEND": "bff.locks.database.DatabaseLock",
     "BFF_LOCK_REDIS_URL": "redis://127.0.0.1:6379/0",
     # How long a request waits for a sibling's refresh before giving up (503).
@@ -34,9 +34,12 @@ DEFAULTS: dict[str, Any] = {
     # Cache records in the default cache: None = when it is shared (Redis, memcached).
     "BFF_RECORD_CACHE": None,
     "BFF_RECORD_CACHE_SECONDS": 300,
+    # URL names under which an address with no view still gets JSON errors (views marked
+    # @json_api always do).
+    "BFF_JSON_URL_NAMES": ("api", "accounts:session"),
     # Paths the token middleware never touches.
     "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/favicon.ico"),
 }
 
 
-bff_settings = AppSettings(DEFAULTS)
+bff_settings = AppSettings(DEFAULTS, import_strings=["BFF_LOCK_BACKEND"])

@@ -6,12 +6,13 @@ import base64
 import hashlib
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from bff.conf import bff_settings
+from bff.exceptions import TokensUnreadable
 
 
 def derived_key(secret: str) -> bytes:
@@ -22,7 +23,9 @@ def derived_key(secret: str) -> bytes:
 
 @lru_cache(maxsize=1)
 def _fernet() -> MultiFernet:
-    keys = bff_settings.BFF_TOKEN_ENCRYPTION_KEYS or [derived_key(settings.SECRET_KEY)]
+    # Derived keys follow SECRET_KEY rotation: the fallbacks still decrypt.
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    keys = bff_settings.BFF_TOKEN_ENCRYPTION_KEYS or [derived_key(secret) for secret in secrets]
     try:
         return MultiFernet([Fernet(key) for key in keys])
     except ValueError as exc:
@@ -37,7 +40,13 @@ def encrypt(value: str) -> str:
 
 
 def decrypt(value: str) -> str:
-    return _fernet().decrypt(value.encode()).decode() if value else ""
+    """The plaintext; TokensUnreadable when no configured key opens it."""
+    if not value:
+        return ""
+    try:
+        return _fernet().decrypt(value.encode()).decode()
+    except InvalidToken as exc:
+        raise TokensUnreadable() from exc
 
 
 def rotate(value: str) -> str:
@@ -46,7 +55,7 @@ def rotate(value: str) -> str:
 
 
 def _reset(*, setting: str, **kwargs: object) -> None:
-    if setting in ("BFF_TOKEN_ENCRYPTION_KEYS", "SECRET_KEY"):
+    if setting in ("BFF_TOKEN_ENCRYPTION_KEYS", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
         _fernet.cache_clear()
 
 

@@ -11,5 +11,26 @@ class SessionEnded(Exception):
         self.reason = reason
 
 
+class TokensUnreadable(SessionEnded):
+    """The stored tokens cannot be decrypted with any configured key (a key was dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__("tokens_unreadable")
+
+
 class LockTimeout(Exception):
     """The refresh lock could not be taken in time (or its backend is unreachable)."""
+
+
+class NotSignedIn(Exception):
+    """The upstream needs the user's token and the request has no session."""
+
+
+class UpstreamError(Exception):
+    """An upstream call failed; `status` is what the BFF answers (502, 504, ...)."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message

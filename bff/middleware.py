@@ -3,35 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, logout
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
 
-from accounts.exceptions import ProviderUnavailable
-from bff import clock, responses
+from bff import responses
 from bff.conf import bff_settings
+from bff.decorators import marked
 from bff.exceptions import SessionEnded
 from bff.logging import choose_request_id, request_id_var
+from bff.models import TokenSession
 from bff.refresh import ensure_fresh
 from bff.sessions import SESSION_KEY, check_limits, load_session, touch
-
-# Views that must run even when the session just ended or cannot be refreshed now
-# (they sign in or out).
-PASS_THROUGH_WHEN_ENDED = ("/auth/login", "/auth/callback/", "/auth/logout", "/auth/backchannel")
+from oidc import clock
+from oidc.exceptions import ProviderUnavailable
 
 
-def _is_session_user(request: HttpRequest, record) -> bool:
-    """The Django session's user is the record's, still active, same auth hash."""
+def is_session_user(request: HttpRequest, record: TokenSession) -> bool:
+    """The Django session's user is the record's, still active, with a valid auth hash.
+
+    As django.contrib.auth.get_user: a hash made with a key of SECRET_KEY_FALLBACKS is
+    accepted and replaced by the current key's, so rotating SECRET_KEY signs nobody out.
+    """
     user = record.user
-    return (
-        str(request.session.get(AUTH_SESSION_KEY)) == str(record.user_id)
-        and user.is_active
-        and constant_time_compare(
-            request.session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
-        )
-    )
+    if str(request.session.get(AUTH_SESSION_KEY)) != str(record.user_id) or not user.is_active:
+        return False
+    stored = request.session.get(HASH_SESSION_KEY, "")
+    current = user.get_session_auth_hash()
+    if constant_time_compare(stored, current):
+        return True
+    for fallback in settings.SECRET_KEY_FALLBACKS:
+        if constant_time_compare(stored, user._get_session_auth_hash(secret=fallback)):
+            request.session.cycle_key()
+            request.session[HASH_SESSION_KEY] = current
+            return True
+    return False
 
 
 class RequestIDMiddleware:
@@ -55,7 +65,7 @@ class RequestIDMiddleware:
 class TokenSessionMiddleware:
     """Load the session record, refresh its tokens when due, put it on the request.
 
-    After it, `request.token_session` is the live record (tokens fresh) or None.
+    Before the view runs, `request.token_session` is the live record (tokens fresh) or None.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -63,33 +73,37 @@ class TokenSessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.token_session = None
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable, args: Any, kwargs: Any
+    ) -> HttpResponse | None:
         if request.path_info.startswith(bff_settings.BFF_EXEMPT_PATH_PREFIXES):
-            return self.get_response(request)
+            return None
         record_id = request.session.get(SESSION_KEY)
         if record_id is None:
-            return self.get_response(request)
+            return None
+        # Views that sign in or out run even when the session just ended or cannot be
+        # refreshed now.
+        signs_in_or_out = marked(view, "bff_signs_in_or_out")
         now = clock.now()
         try:
             record = load_session(record_id)
-            check_limits(record, now)
+            check_limits(record, now, request)
             try:
                 record = ensure_fresh(record)
             except ProviderUnavailable as exc:
                 # A transient failure never signs anyone out: a still-valid token is used.
-                # Signing in or out needs no fresh token, so those go on regardless.
-                expired = record.tokens.is_expired(clock.now())
-                if expired and not request.path_info.startswith(PASS_THROUGH_WHEN_ENDED):
+                if record.tokens.is_expired(clock.now()) and not signs_in_or_out:
                     return responses.provider_unavailable(request, exc.retry_after)
         except SessionEnded:
             logout(request)
-            if request.path_info.startswith(PASS_THROUGH_WHEN_ENDED):
-                return self.get_response(request)
-            return responses.session_over(request)
-        if not _is_session_user(request, record):
+            return None if signs_in_or_out else responses.session_over(request)
+        if not is_session_user(request, record):
             logout(request)
             return responses.session_over(request)
         touch(record, now)
         request.token_session = record
         # The record came with its user: spare AuthenticationMiddleware its query.
         request._cached_user = record.user
-        return self.get_response(request)
+        return None

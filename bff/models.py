@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from bff import crypto
-from bff.tokens import TokenSet
+from oidc.tokens import TokenSet
 
 
 def _ts(value: datetime | None) -> float | None:

@@ -16,27 +16,23 @@ import string
 import time
 from collections.abc import Iterator, Mapping
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from urllib3 import BaseHTTPResponse, Timeout
-from urllib3 import exceptions as urllib3_exceptions
-from urllib3.exceptions import NewConnectionError
 
-from accounts.exceptions import ProviderError, ProviderUnavailable
-from bff.bearer import NotSignedIn, bearer_for
-from bff.client import UpstreamError, call_with_refresh
-from bff.exceptions import SessionEnded
+from bff.bearer import bearer_for
+from bff.decorators import json_api
 from bff.logging import request_id_var
-from bff.responses import json_error, provider_unavailable, session_over
-from bff.upstreams import Upstream, connection_pool, upstreams
+from bff.responses import HANDLED, error_response, json_error
+from bff.transport import SAFE_METHODS, Body, UpstreamResponse, call_with_refresh, exchange
+from bff.upstreams import Upstream, upstreams
 
 logger = logging.getLogger(__name__)
 
 GRAPHQL = "graphql"
-API_PREFIX = "/api/"
 # Bodies are read and relayed in pieces of at most this size.
 CHUNK_BYTES = 1024 * 1024
 # An upstream response body up to this size (by its Content-Length) is relayed in one piece.
@@ -44,7 +40,6 @@ SMALL_BODY_BYTES = 64 * 1024
 # A body up to this size (by its Content-Length) is buffered, so the call can be retried
 # after a refresh; a larger or chunked one streams and is never retried.
 RETRY_BUFFER_BYTES = 64 * 1024
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 # RFC 9110 7.6.1, plus the non-standard Proxy-Connection: they describe one connection only.
 HOP_BY_HOP = frozenset(
@@ -112,9 +107,6 @@ class Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
-Body = bytes | Iterator[bytes] | None
-
-
 # --- The raw request target ---------------------------------------------------------------
 
 
@@ -164,7 +156,7 @@ def unsafe_path_reason(raw_path: str) -> str | None:
 
 def resolve(request: HttpRequest, raw_path: str, raw_query: str) -> tuple[Upstream, str]:
     """The upstream for this call and the URL to send it to; Refused when there is none."""
-    prefix = request.META.get("SCRIPT_NAME", "").rstrip("/") + API_PREFIX
+    prefix = reverse("api")  # with the script prefix: /api/, or /app/api/ when mounted there
     if not raw_path.startswith(prefix):
         # The resolver saw /api/ only after decoding (/%61pi/...): not a path we forward.
         raise Refused(400, "unsafe_path", "The path is refused: /api/ is encoded.")
@@ -292,82 +284,6 @@ def request_body(request: HttpRequest, limit: int) -> tuple[Body, int | None]:
     return read_body(request, length, limit), length
 
 
-def framing(
-    method: str, url: str, headers: dict[str, str], body: Body, length: int | None
-) -> tuple[str, dict[str, str]]:
-    """The request target (path and query exactly as given) and headers with the body's
-    framing: a Content-Length when the length is known, none for a chunked body."""
-    origin = urlsplit(url)
-    target = url[len(f"{origin.scheme}://{origin.netloc}") :] or "/"
-    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
-    if length is not None and (body is not None or method not in SAFE_METHODS):
-        headers["Content-Length"] = str(length)
-    return target, headers
-
-
-class UpstreamResponse:
-    """An upstream's answer, its body not read yet (urllib3 underneath)."""
-
-    def __init__(self, raw: BaseHTTPResponse) -> None:
-        self.raw = raw
-        self.status_code = raw.status
-        self.headers = raw.headers
-
-    def close(self) -> None:
-        """Drop the answer unread (a retry): its connection is closed, not reused."""
-        self.raw.close()
-        self.raw.release_conn()
-
-    def release(self) -> None:
-        """The body was read to its end: the connection goes back to the pool."""
-        self.raw.release_conn()
-
-
-def exchange(
-    upstream: Upstream,
-    method: str,
-    url: str,
-    headers: dict[str, str],
-    body: Body,
-    length: int | None,
-) -> UpstreamResponse:
-    """Send the request to the upstream's pool, the target exactly as given, the body framed
-    as it came; no retries, no redirects followed, nothing decoded.
-
-    Raises UpstreamError (504 on a timeout, 502 when unreachable).
-    """
-    target, headers = framing(method, url, headers, body, length)
-    try:
-        raw = connection_pool(upstream).urlopen(
-            method,
-            target,
-            body=body,
-            headers=headers,
-            retries=False,
-            redirect=False,
-            assert_same_host=False,
-            timeout=Timeout(connect=upstream.connect_timeout, read=upstream.read_timeout),
-            preload_content=False,
-            decode_content=False,
-            release_conn=False,
-            chunked=length is None,
-        )
-    except NewConnectionError as exc:  # before TimeoutError: it subclasses a timeout error
-        logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
-        raise UpstreamError(
-            502, "upstream_unreachable", "The upstream API is unreachable."
-        ) from exc
-    except urllib3_exceptions.TimeoutError as exc:
-        logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
-        raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
-    except (urllib3_exceptions.HTTPError, OSError) as exc:
-        logger.warning("upstream=%s unreachable: %s", upstream.name, type(exc).__name__)
-        raise UpstreamError(
-            502, "upstream_unreachable", "The upstream API is unreachable."
-        ) from exc
-    return UpstreamResponse(raw)
-
-
 # --- The response ----------------------------------------------------------------------------
 
 
@@ -400,14 +316,7 @@ def relay(upstream_response: UpstreamResponse, upstream: Upstream, method: str) 
     chunked framing); any other body streams as it arrives.
     """
     if small_body_length(upstream_response, method) is not None:
-        try:
-            content = upstream_response.raw.read(decode_content=False)
-        except Exception as exc:  # urllib3's protocol and timeout errors on a cut body
-            upstream_response.close()
-            raise UpstreamError(
-                502, "upstream_bad_response", "The upstream body broke off."
-            ) from exc
-        upstream_response.release()
+        content = upstream_response.read_all(decode=False)
         response: HttpResponse = HttpResponse(content, status=upstream_response.status_code)
     else:
         # The body is sent after the middleware has finished, request id context included.
@@ -463,6 +372,7 @@ def forward(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt  # The gateway has its own rule (check_caller): X-CSRF plus same origin.
 @login_not_required  # Anonymous calls get 401 JSON, never a redirect to a sign-in page.
+@json_api
 def proxy_view(request: HttpRequest) -> HttpResponse:
     """Forward one /api call to its upstream and stream the answer back."""
     try:
@@ -473,13 +383,5 @@ def proxy_view(request: HttpRequest) -> HttpResponse:
         for name, value in exc.headers.items():
             response[name] = value
         return response
-    except UpstreamError as exc:
-        return json_error(exc.status, exc.error, exc.message)
-    except (NotSignedIn, SessionEnded):
-        return session_over(request)
-    except ProviderUnavailable as exc:
-        return provider_unavailable(request, exc.retry_after)
-    except ProviderError:
-        # A client-credentials token request the provider refused (misconfiguration).
-        logger.warning("api: the provider refused a client-credentials token")
-        return json_error(502, "provider_error", "The sign-in provider refused a token.")
+    except HANDLED as exc:
+        return error_response(request, exc)

@@ -12,7 +12,7 @@ from bff import record_cache
 from bff.models import TokenSession
 
 
-@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="bff.forget_cached_records")
 def forget_cached_records_of_saved_user(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A user's change (deactivated, new password) must reach their next request."""
     if record_cache.enabled():

@@ -12,26 +12,36 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from accounts import client
-from accounts.exceptions import (
-    InvalidGrant,
-    ProviderError,
-    ProviderUnavailable,
-    TokenValidationError,
-)
-from accounts.provider import Provider, get_provider
-from accounts.validation import validate_id_token
-from bff import clock, record_cache
+from bff import record_cache
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout, SessionEnded
 from bff.locks import get_lock
 from bff.models import TokenSession
 from bff.sessions import end_sessions
-from bff.tokens import TokenSet, needs_refresh, token_set_from_response
+from bff.signals import session_refreshed
+from oidc import client, clock
+from oidc.exceptions import (
+    InvalidGrant,
+    ProviderError,
+    ProviderUnavailable,
+    TokenValidationError,
+)
+from oidc.provider import Provider, get_provider
+from oidc.tokens import TokenSet, token_set_from_response
+from oidc.validation import validate_id_token
 
 logger = logging.getLogger(__name__)
 
 Reason = TokenSession.EndReason
+
+
+def refresh_threshold(tokens: TokenSet, buffer: float) -> float:
+    """Refresh when remaining life drops below min(buffer, half the lifetime)."""
+    return min(buffer, tokens.lifetime / 2)
+
+
+def needs_refresh(tokens: TokenSet, now: float, buffer: float) -> bool:
+    return tokens.remaining(now) < refresh_threshold(tokens, buffer)
 
 
 def _due(tokens: TokenSet, now: float, force: bool, failed_access_token: str | None) -> bool:
@@ -135,6 +145,7 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
     record.refresh_retry_at = None
     record_cache.put(record)
     logger.info("session=%s refreshed version=%d", record.pk, record.version)
+    session_refreshed.send(sender=TokenSession, record=record)
     return record
 
 

@@ -1,21 +1,38 @@
-"""The error responses of the BFF: JSON for /api and /auth/session, pages for people."""
+"""The error responses of the BFF, JSON for the API and pages for people, and the one
+mapping from the token lifecycle's and the gateway's exceptions to them."""
 
 from __future__ import annotations
 
+import logging
 import math
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
 
+from bff.conf import bff_settings
+from bff.decorators import marked
+from bff.exceptions import NotSignedIn, SessionEnded, UpstreamError
 from bff.logging import request_id_var
+from oidc.exceptions import ProviderError, ProviderUnavailable
 
-JSON_PATH_PREFIXES = ("/api/", "/auth/session")
+logger = logging.getLogger(__name__)
 
 
 def wants_json(request: HttpRequest) -> bool:
+    """The request went to a view marked @json_api (the gateway, the session JSON)."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return marked(match.func, "bff_json_api")
+    # No view was chosen (an unknown address, a bad Host header): JSON under the API's URLs.
     path = request.path_info
-    return path.startswith(JSON_PATH_PREFIXES) and not path.startswith("/auth/sessions")
+    for name in bff_settings.BFF_JSON_URL_NAMES:
+        base = reverse(name).rstrip("/")
+        if path == base or path.startswith(base + "/"):
+            return True
+    return False
 
 
 def json_error(status: int, error: str, message: str, **extra: object) -> JsonResponse:
@@ -26,18 +43,17 @@ def json_error(status: int, error: str, message: str, **extra: object) -> JsonRe
 
 
 def login_url(next_path: str) -> str:
-    return "/auth/login?" + urlencode({"next": next_path})
+    return resolve_url(settings.LOGIN_URL) + "?" + urlencode({"next": next_path})
 
 
 def session_over(request: HttpRequest) -> HttpResponse:
     """401 JSON for the API; a redirect to sign-in (back to this page) for people."""
     if wants_json(request):
-        referer_next = "/"
         return json_error(
             401,
             "session_expired",
             "Your session has ended. Sign in again.",
-            login_url=login_url(referer_next),
+            login_url=login_url("/"),
         )
     response = HttpResponse(status=302)
     response["Location"] = login_url(request.get_full_path())
@@ -59,3 +75,38 @@ def provider_unavailable(request: HttpRequest, retry_after: float | None) -> Htt
         )
     response["Retry-After"] = str(seconds)
     return response
+
+
+def error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The response for an exception of the token lifecycle or an upstream call."""
+    if isinstance(exc, NotSignedIn | SessionEnded):
+        return session_over(request)
+    if isinstance(exc, ProviderUnavailable):
+        return provider_unavailable(request, exc.retry_after)
+    if isinstance(exc, UpstreamError):
+        return error(request, exc.status, exc.error, "The data could not be loaded", exc.message)
+    if isinstance(exc, ProviderError):
+        # A client-credentials token request the provider refused (misconfiguration).
+        logger.warning("the provider refused a token request: %s", exc.error)
+        return error(
+            request,
+            502,
+            "provider_error",
+            "Sign-in provider error",
+            "The sign-in provider refused a token.",
+        )
+    raise exc
+
+
+def error(request: HttpRequest, status: int, error: str, title: str, message: str) -> HttpResponse:
+    """The one error response: JSON for the API, a page for people."""
+    if wants_json(request):
+        return json_error(status, error, message)
+    context = {"status": status, "title": title, "message": message}
+    # A 500 may come from a broken database: render without the request's context
+    # processors, which would look the user up.
+    return render(request if status < 500 else None, "error.html", context, status=status)
+
+
+# What error_response answers; callers catch these.
+HANDLED = (NotSignedIn, SessionEnded, ProviderUnavailable, UpstreamError, ProviderError)

@@ -1,8 +1,9 @@
-"""Creating, loading and ending server-side session records.
+"""The public service API of the token sessions: start, find, end.
 
 The Django session holds only the record's id under SESSION_KEY; tokens never go into
 request.session, because Django writes the whole session back at the end of a request
-and an older request would put an old refresh token back.
+and an older request would put an old refresh token back. Apps above call these
+functions; what happens to sessions is announced through bff.signals.
 """
 
 from __future__ import annotations
@@ -10,26 +11,38 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from bff import clock, record_cache
+from bff import record_cache
 from bff.conf import bff_settings
-from bff.exceptions import SessionEnded
+from bff.exceptions import LockTimeout, SessionEnded, TokensUnreadable
+from bff.locks import get_lock
 from bff.models import TokenSession
-from bff.tokens import TokenSet
+from bff.signals import EndedSession, session_ended, session_started
+from oidc import clock
+from oidc.client import revoke
+from oidc.provider import get_provider
+from oidc.tokens import TokenSet
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "bff_token_session"
+Reason = TokenSession.EndReason
 
 
 def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def create_session(
+def current(request: HttpRequest) -> TokenSession | None:
+    """The request's live session record (fresh tokens), as the middleware left it."""
+    return getattr(request, "token_session", None)
+
+
+def start(
     request: HttpRequest,
     *,
     user: Any,
@@ -39,7 +52,15 @@ def create_session(
     sid: str,
     tokens: TokenSet,
 ) -> TokenSession:
-    """Store a new record for this browser and put its id (only) in the Django session."""
+    """Sign the browser in as `user` with a new session record holding `tokens`.
+
+    Logs the user in (a new session key), ends and revokes the browser's previous session
+    if it had one, stores the record and puts its id (only) in the Django session.
+    """
+    previous = _live_record(request.session.get(SESSION_KEY))
+    login(request, user)
+    if previous is not None:
+        end(previous, Reason.REPLACED, request=request)
     record = TokenSession(
         user=user,
         provider=provider,
@@ -53,7 +74,18 @@ def create_session(
     record.set_tokens(tokens)
     record.save(force_insert=True)
     request.session[SESSION_KEY] = str(record.pk)
+    request.token_session = record
+    session_started.send(sender=TokenSession, record=record, request=request)
     return record
+
+
+def _live_record(record_id: Any) -> TokenSession | None:
+    if not record_id:
+        return None
+    try:
+        return TokenSession.objects.live().filter(pk=record_id).first()
+    except (ValueError, TypeError, ValidationError):
+        return None
 
 
 def load_session(record_id: str) -> TokenSession:
@@ -73,14 +105,14 @@ def load_session(record_id: str) -> TokenSession:
     return record
 
 
-def check_limits(record: TokenSession, now: float) -> None:
+def check_limits(record: TokenSession, now: float, request: HttpRequest | None = None) -> None:
     """End the record when its absolute lifetime or idle timeout has passed."""
     if now - record.created_at.timestamp() > bff_settings.BFF_SESSION_MAX_AGE_SECONDS:
-        end_sessions(TokenSession.objects.filter(pk=record.pk), TokenSession.EndReason.MAX_AGE)
-        raise SessionEnded(TokenSession.EndReason.MAX_AGE)
+        end_sessions(_only(record), Reason.MAX_AGE, request=request)
+        raise SessionEnded(Reason.MAX_AGE)
     if now - record.last_seen_at.timestamp() > bff_settings.BFF_SESSION_IDLE_SECONDS:
-        end_sessions(TokenSession.objects.filter(pk=record.pk), TokenSession.EndReason.IDLE)
-        raise SessionEnded(TokenSession.EndReason.IDLE)
+        end_sessions(_only(record), Reason.IDLE, request=request)
+        raise SessionEnded(Reason.IDLE)
 
 
 def touch(record: TokenSession, now: float) -> None:
@@ -92,45 +124,77 @@ def touch(record: TokenSession, now: float) -> None:
         record_cache.put(record)
 
 
-def end_sessions(queryset: QuerySet[TokenSession], reason: str) -> int:
-    """Mark every live record of the queryset ended; returns how many were live."""
-    ids = list(queryset.filter(ended_at__isnull=True).values_list("pk", flat=True))
+def _only(record: TokenSession) -> QuerySet[TokenSession]:
+    return TokenSession.objects.filter(pk=record.pk)
+
+
+def end_sessions(
+    queryset: QuerySet[TokenSession],
+    reason: str,
+    *,
+    request: HttpRequest | None = None,
+    by: Any = None,
+) -> int:
+    """Mark every live record of the queryset ended and announce it; returns how many."""
+    live = list(queryset.filter(ended_at__isnull=True).values_list("pk", "user_id", "provider"))
+    ids = [pk for pk, _, _ in live]
     ended = TokenSession.objects.filter(pk__in=ids, ended_at__isnull=True).update(
         ended_at=clock.now_datetime(), end_reason=reason
     )
     record_cache.mark_ended(ids)
     if ended:
         logger.info("ended sessions=%d reason=%s", ended, reason)
+        sessions = [EndedSession(str(pk), user_id, provider) for pk, user_id, provider in live]
+        session_ended.send(
+            sender=TokenSession, sessions=sessions, reason=reason, request=request, by=by
+        )
     return ended
 
 
-def end_session_and_revoke(record: TokenSession, reason: str) -> None:
+def end(
+    record: TokenSession, reason: str, *, request: HttpRequest | None = None, by: Any = None
+) -> None:
     """End one record under its refresh lock, then revoke its newest refresh token.
 
     Taking the lock serialises this with an in-flight refresh: either the refresh finishes
     first and we revoke the token it stored, or it finds the record ended.
     """
-    from accounts.client import revoke
-    from accounts.provider import get_provider
-    from bff.exceptions import LockTimeout
-    from bff.locks import get_lock
-
     refresh_token = ""
     try:
         with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS):
-            current = TokenSession.objects.filter(pk=record.pk).first()
-            if current is not None:
-                refresh_token = current.tokens.refresh_token
-            end_sessions(TokenSession.objects.filter(pk=record.pk), reason)
+            refresh_token = _refresh_token_of(_only(record).first())
+            end_sessions(_only(record), reason, request=request, by=by)
     except LockTimeout:
         # Ending locally matters more than the lock: do it anyway.
-        end_sessions(TokenSession.objects.filter(pk=record.pk), reason)
-        refresh_token = TokenSession.objects.get(pk=record.pk).tokens.refresh_token
+        end_sessions(_only(record), reason, request=request, by=by)
+        refresh_token = _refresh_token_of(_only(record).first())
     if refresh_token:
         try:
             revoke(get_provider(record.provider), refresh_token)
         except KeyError:
             pass  # provider no longer configured
+
+
+def _refresh_token_of(record: TokenSession | None) -> str:
+    try:
+        return record.tokens.refresh_token if record is not None else ""
+    except TokensUnreadable:
+        return ""  # sealed with a key no longer configured: nothing we can revoke
+
+
+def end_matching(
+    issuer: str, *, sid: str | None, subject: str | None, request: HttpRequest | None = None
+) -> int:
+    """End every live session of `issuer` matching `sid` and/or `subject` (back-channel
+    logout, on every host at once: one UPDATE); returns how many."""
+    if not sid and not subject:
+        return 0
+    matching = TokenSession.objects.filter(issuer=issuer)
+    if sid:
+        matching = matching.filter(sid=sid)
+    if subject:
+        matching = matching.filter(subject=subject)
+    return end_sessions(matching, Reason.BACKCHANNEL, request=request)
 
 
 def live_sessions_for(user: Any) -> QuerySet[TokenSession]:

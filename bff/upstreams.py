@@ -1,17 +1,15 @@
-"""The registry of named upstream APIs and one pooled HTTP session per upstream per process."""
+"""The registry of named upstream APIs and one connection pool per upstream per process."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
-import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool
+from urllib3.connectionpool import connection_from_url
 
 from bff.conf import bff_settings
 
@@ -51,7 +49,6 @@ def _build(name: str, raw: str | dict[str, Any]) -> Upstream:
 
 
 _registry: dict[str, Upstream] | None = None
-_sessions: dict[str, requests.Session] = {}
 _pools: dict[str, HTTPConnectionPool] = {}
 _lock = threading.Lock()
 
@@ -68,33 +65,17 @@ def get_upstream(name: str) -> Upstream:
     return upstreams()[name]
 
 
-def http_session(upstream: Upstream) -> requests.Session:
-    """The pooled keep-alive session for `upstream` (thread-safe for requests)."""
-    session = _sessions.get(upstream.name)
-    if session is None:
-        with _lock:
-            session = _sessions.get(upstream.name)
-            if session is None:
-                session = requests.Session()
-                session.trust_env = False
-                # One session serves every user: it must never keep an upstream's cookies.
-                session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-                adapter = HTTPAdapter(
-                    pool_connections=1, pool_maxsize=upstream.pool_size, max_retries=0
-                )
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                _sessions[upstream.name] = session
-    return session
-
-
 def connection_pool(upstream: Upstream) -> HTTPConnectionPool:
-    """The urllib3 pool under `upstream`'s session: the /api proxy talks to it directly,
-    sparing requests' per-call work (about 0.3 ms a call here, docs/benchmarks.md)."""
+    """The keep-alive connection pool for `upstream` in this process (thread-safe). It keeps
+    no cookies and reads no proxy settings from the environment; it serves every user."""
     pool = _pools.get(upstream.name)
     if pool is None:
-        adapter = http_session(upstream).get_adapter(upstream.url)
-        pool = _pools[upstream.name] = adapter.poolmanager.connection_from_url(upstream.url)
+        with _lock:
+            pool = _pools.get(upstream.name)
+            if pool is None:
+                pool = _pools[upstream.name] = connection_from_url(
+                    upstream.url, maxsize=upstream.pool_size, block=False, retries=False
+                )
     return pool
 
 
@@ -102,7 +83,6 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
     global _registry
     if setting == "BFF_UPSTREAMS":
         _registry = None
-        _sessions.clear()
         _pools.clear()
 
 

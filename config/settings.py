@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from bff.conf import DEFAULTS as BFF_DEFAULTS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -22,6 +24,8 @@ if (BASE_DIR / ".env").is_file():
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The insecure default only serves development; `check --deploy` flags it (security.W009).
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-development-only-change-me")
+# Rotating SECRET_KEY: the new one above, the old ones here until sessions made with them end.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -34,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "accounts",
     "bff",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -97,8 +102,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/auth/login"
-LOGIN_REDIRECT_URL = "/"
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.OIDCBackend",
+    "django.contrib.auth.backends.ModelBackend",  # admins with a password
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "dashboard"
 
 # Sessions: one opaque HttpOnly cookie holding the session id, nothing else.
 SESSION_COOKIE_NAME = "bff_session"
@@ -113,7 +122,7 @@ SESSION_ENGINE = env(
 )
 # The CSRF secret lives in the session: the browser holds the one session cookie only.
 CSRF_USE_SESSIONS = True
-CSRF_FAILURE_VIEW = "bff.views.csrf_failure_view"
+CSRF_FAILURE_VIEW = "pages.views.csrf_failure_view"
 CSRF_COOKIE_NAME = "bff_csrftoken"
 
 # HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).
@@ -142,33 +151,45 @@ STATIC_ROOT = VAR_DIR / "static"
 # Serve straight from static/ too, so tests and a fresh checkout need no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# --- OpenID Connect providers (accounts.conf reads these) --------------------------------
+# --- The apps' own settings ------------------------------------------------------------
+# Each app documents its settings and holds their defaults in its conf module (oidc/conf.py,
+# accounts/conf.py, bff/conf.py); here the environment sets only what it names.
+
+
+def _from_env(name: str, read=env.str) -> None:
+    if name in env.ENVIRON:
+        globals()[name] = read(name)
+
+
 OIDC_ISSUER = env("OIDC_ISSUER", default="")
 # Demo wiring: the built-in provider and the demo API, as `make run` starts them.
 DEMO_MODE = not OIDC_ISSUER
 DEMO_ISSUER = env("DEMO_IDP_ISSUER", default="http://localhost:8001/o")
 DEMO_API_URL = env("DEMO_API_URL", default="http://127.0.0.1:8002")
 
-OIDC_PROVIDERS = {
-    env("OIDC_PROVIDER_NAME", default="oidc"): {
-        "issuer": OIDC_ISSUER or DEMO_ISSUER,
-        "client_id": env("OIDC_CLIENT_ID", default="bff-demo" if DEMO_MODE else ""),
-        "client_secret": env(
-            "OIDC_CLIENT_SECRET", default="bff-demo-secret-development-only" if DEMO_MODE else ""
-        ),
-        "scopes": env("OIDC_SCOPES", default="openid profile email offline_access").split(),
-        "auth_params": dict(parse_qsl(env("OIDC_AUTH_PARAMS", default=""))),
-    }
+_provider = {
+    "issuer": OIDC_ISSUER or DEMO_ISSUER,
+    "client_id": env("OIDC_CLIENT_ID", default="bff-demo" if DEMO_MODE else ""),
+    "client_secret": env(
+        "OIDC_CLIENT_SECRET", default="bff-demo-secret-development-only" if DEMO_MODE else ""
+    ),
+    "auth_params": dict(parse_qsl(env("OIDC_AUTH_PARAMS", default=""))),
 }
+if "OIDC_SCOPES" in env.ENVIRON:
+    _provider["scopes"] = env("OIDC_SCOPES").split()
+OIDC_PROVIDERS = {env("OIDC_PROVIDER_NAME", default="oidc"): _provider}
 
-# --- Token lifecycle and gateway (bff.conf reads these) ----------------------------------
-BFF_REFRESH_BUFFER_SECONDS = env.int("BFF_REFRESH_BUFFER_SECONDS", default=300)
-BFF_TOKEN_ENCRYPTION_KEYS = env.list("BFF_TOKEN_ENCRYPTION_KEYS", default=[])
-BFF_LOCK_BACKEND = env("BFF_LOCK_BACKEND", default="bff.locks.database.DatabaseLock")
-BFF_LOCK_REDIS_URL = env("BFF_LOCK_REDIS_URL", default="redis://127.0.0.1:6379/0")
-BFF_SESSION_MAX_AGE_SECONDS = env.int("BFF_SESSION_MAX_AGE_SECONDS", default=7 * 24 * 3600)
-BFF_SESSION_IDLE_SECONDS = env.int("BFF_SESSION_IDLE_SECONDS", default=24 * 3600)
-SESSION_COOKIE_AGE = BFF_SESSION_MAX_AGE_SECONDS
+_from_env("BFF_REFRESH_BUFFER_SECONDS", env.int)
+_from_env("BFF_TOKEN_ENCRYPTION_KEYS", env.list)
+_from_env("BFF_LOCK_BACKEND")
+_from_env("BFF_LOCK_REDIS_URL")
+_from_env("BFF_SESSION_MAX_AGE_SECONDS", env.int)
+_from_env("BFF_SESSION_IDLE_SECONDS", env.int)
+_from_env("BFF_PUBLIC_URL")
+# The session cookie lasts as long as the longest a session may live.
+SESSION_COOKIE_AGE = globals().get(
+    "BFF_SESSION_MAX_AGE_SECONDS", BFF_DEFAULTS["BFF_SESSION_MAX_AGE_SECONDS"]
+)
 _UPSTREAM_PAIRS = env.list(
     "BFF_UPSTREAMS",
     default=[f"graphql={DEMO_API_URL}/graphql", f"demo={DEMO_API_URL}/rest"] if DEMO_MODE else [],

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from accounts.provider import reset_providers
+from oidc.provider import reset_providers
 from tests.support.demo import start_demo
 from tests.support.idp import provider_sign_in, start_idp
 from tests.support.servers import Server

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from bff.views import server_error_view
+from pages.views import server_error_view
 
 pytestmark = pytest.mark.django_db
 

@@ -15,13 +15,12 @@ from django.db import OperationalError, connection, transaction
 
 from bff.exceptions import LockTimeout
 from bff.locks.base import RefreshLock
+from bff.models import TokenSession
 
 
 class DatabaseLock(RefreshLock):
     @contextmanager
     def hold(self, session_id: str, wait: float) -> Iterator[None]:
-        from bff.models import TokenSession
-
         try:
             with transaction.atomic():
                 if connection.vendor == "postgresql":

@@ -1,4 +1,5 @@
-"""Redis lock: SET key token NX PX ttl, released only by its holder (compare-and-delete).
+"""Redis lock: redis-py's Lock (SET key token NX PX ttl, released only by its holder with
+a compare-and-delete script) behind the RefreshLock interface.
 
 The lock lives longer than the token endpoint's connect + read timeout, so it cannot
 expire while a refresh is still waiting for the provider.
@@ -6,24 +7,18 @@ expire while a refresh is still waiting for the provider.
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
 
-from accounts.conf import accounts_settings
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout
-from bff.locks.base import RefreshLock, iter_backoff
+from bff.locks.base import RefreshLock
+from oidc.conf import oidc_settings
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
+# How often a waiter asks again whether the lock is free.
+POLL_SECONDS = 0.01
 
 
 class RedisLock(RefreshLock):
@@ -31,27 +26,27 @@ class RedisLock(RefreshLock):
         self.client = redis.Redis.from_url(
             bff_settings.BFF_LOCK_REDIS_URL, socket_timeout=5, socket_connect_timeout=2
         )
-        self._release = self.client.register_script(_RELEASE)
-        connect, read = accounts_settings.OIDC_HTTP_TIMEOUT
-        self.ttl_ms = int((connect + read + 10) * 1000)
+        connect, read = oidc_settings.OIDC_HTTP_TIMEOUT
+        self.ttl = connect + read + 10
 
     @contextmanager
     def hold(self, session_id: str, wait: float) -> Iterator[None]:
-        key = f"bff:refresh-lock:{session_id}"
-        token = secrets.token_hex(16)
-        deadline = time.monotonic() + wait
-        delays = iter_backoff()
+        lock = self.client.lock(
+            f"bff:refresh-lock:{session_id}",
+            timeout=self.ttl,
+            sleep=POLL_SECONDS,
+            blocking_timeout=wait,
+        )
         try:
-            while not self.client.set(key, token, nx=True, px=self.ttl_ms):
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"waited {wait}s for the refresh lock")
-                time.sleep(next(delays))
+            acquired = lock.acquire()
         except redis.RedisError as exc:
             raise LockTimeout(f"redis unavailable: {type(exc).__name__}") from exc
+        if not acquired:
+            raise LockTimeout(f"waited {wait}s for the refresh lock")
         try:
             yield
         finally:
             try:
-                self._release(keys=[key], args=[token])
-            except redis.RedisError:
-                pass  # the key expires on its own after ttl
+                lock.release()
+            except redis.RedisError:  # LockError included
+                pass  # expired or unreachable: the key expires on its own after ttl

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from accounts.models import AuditEvent
-from accounts.provider import reset_providers
 from bff.models import TokenSession
+from oidc.provider import reset_providers
 from tests.support.hostile_provider import HostileProvider
 
 PROVIDER_NAME = "hostile"

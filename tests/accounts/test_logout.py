@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from accounts.models import AuditEvent
-from accounts.provider import reset_providers
 from bff.models import TokenSession
+from oidc.provider import reset_providers
 from tests.accounts.conftest import csrf_token, sign_in, signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

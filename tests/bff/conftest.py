@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.provider import reset_providers
 from bff import record_cache
 from bff.models import TokenSession
+from oidc.provider import reset_providers
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.support.idp import start_idp
 from tests.support.provider_proxy import ProviderProxy

@@ -29,7 +29,7 @@ def test_pickled_record_holds_no_plaintext_token():
     from datetime import UTC, datetime
 
     from bff.models import TokenSession
-    from bff.tokens import TokenSet
+    from oidc.tokens import TokenSet
 
     record = TokenSession()
     record.set_tokens(TokenSet("plain-access", "plain-refresh", "plain-id", 1000.0, 2000.0))

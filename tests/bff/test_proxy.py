@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from accounts.provider import reset_providers
 from bff.client import upstream
 from bff.models import TokenSession
+from oidc.provider import reset_providers
 from tests.bff.test_proxy_paths import PATH_ATTACKS
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, sign_in
 from tests.support.echo_upstream import (

@@ -9,12 +9,12 @@ from django.test import RequestFactory
 from bff.proxy import (
     Refused,
     check_caller,
-    framing,
     raw_target,
     relayed_response_headers,
     resolve,
     unsafe_path_reason,
 )
+from bff.transport import framing
 
 # Refused whatever the server: these survive the decoding that a server without a raw
 # request target (Django's test server) does, so they are refused there too.

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from accounts.provider import reset_providers
 from bff import bearer
 from bff.models import TokenSession
+from oidc.provider import reset_providers
 from tests.support.echo_upstream import EchoUpstream
 from tests.support.hostile_provider import HostileProvider
 

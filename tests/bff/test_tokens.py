@@ -5,7 +5,8 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from bff.tokens import TokenSet, access_token_expiry, needs_refresh, token_set_from_response
+from bff.refresh import needs_refresh
+from oidc.tokens import TokenSet, access_token_expiry, token_set_from_response
 
 
 def tokens(lifetime: float, remaining: float, now: float = 10_000.0) -> TokenSet:

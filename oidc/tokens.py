@@ -1,4 +1,4 @@
-"""The token set a session holds, and the pure decisions about it."""
+"""Token-endpoint responses parsed into the TokenSet a session holds."""
 
 from __future__ import annotations
 
@@ -31,15 +31,6 @@ class TokenSet:
 
     def __repr__(self) -> str:  # never print a token
         return f"TokenSet(issued_at={self.issued_at}, expires_at={self.expires_at})"
-
-
-def refresh_threshold(tokens: TokenSet, buffer: float) -> float:
-    """Refresh when remaining life drops below min(buffer, half the lifetime)."""
-    return min(buffer, tokens.lifetime / 2)
-
-
-def needs_refresh(tokens: TokenSet, now: float, buffer: float) -> bool:
-    return tokens.remaining(now) < refresh_threshold(tokens, buffer)
 
 
 def access_token_expiry(response: dict[str, Any], received_at: float) -> float:

@@ -9,11 +9,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.exceptions import ProviderUnavailable
-from bff.bearer import NotSignedIn
-from bff.client import UpstreamError, upstream
-from bff.exceptions import SessionEnded
-from bff.responses import json_error, provider_unavailable, session_over, wants_json
+from bff.client import upstream
+from bff.exceptions import NotSignedIn, UpstreamError
+from bff.responses import HANDLED, error, error_response
 
 DASHBOARD_QUERY = "query Dashboard { me { sub email name } showPrivateStuff }"
 
@@ -29,20 +27,18 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         context["error"] = "No GraphQL upstream is configured."
     except NotSignedIn:
         context["error"] = "This account has no upstream token (signed in without a provider)."
-    except SessionEnded:
-        return session_over(request)
-    except ProviderUnavailable as exc:
-        return provider_unavailable(request, exc.retry_after)
     except UpstreamError as exc:
         context["error"] = exc.message
-    return render(request, "bff/dashboard.html", context)
+    except HANDLED as exc:
+        return error_response(request, exc)
+    return render(request, "pages/dashboard.html", context)
 
 
 @never_cache
 @require_GET
 def items_view(request: HttpRequest) -> HttpResponse:
     """Lists and adds items through /api/graphql with the page's JS module."""
-    return render(request, "bff/items.html")
+    return render(request, "pages/items.html")
 
 
 @login_not_required
@@ -64,30 +60,18 @@ def readyz_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ready": True})
 
 
-def _error(request: HttpRequest, status: int, error: str, title: str, message: str) -> HttpResponse:
-    """The one error response: JSON for the API, a page for people."""
-    if wants_json(request):
-        return json_error(status, error, message)
-    context = {"status": status, "title": title, "message": message}
-    # A 500 may come from a broken database: render without the request's context
-    # processors, which would look the user up.
-    return render(request if status < 500 else None, "error.html", context, status=status)
-
-
 def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(
-        request, 400, "bad_request", "Bad request", "The request could not be understood."
-    )
+    return error(request, 400, "bad_request", "Bad request", "The request could not be understood.")
 
 
 def permission_denied_view(
     request: HttpRequest, exception: Exception | None = None
 ) -> HttpResponse:
-    return _error(request, 403, "forbidden", "Not allowed", "You are not allowed to do that.")
+    return error(request, 403, "forbidden", "Not allowed", "You are not allowed to do that.")
 
 
 def csrf_failure_view(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return _error(
+    return error(
         request,
         403,
         "csrf_failed",
@@ -97,10 +81,10 @@ def csrf_failure_view(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "not_found", "Not found", "There is nothing at this address.")
+    return error(request, 404, "not_found", "Not found", "There is nothing at this address.")
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
-    return _error(
+    return error(
         request, 500, "server_error", "Something went wrong", "Something went wrong on our side."
     )

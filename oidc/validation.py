@@ -7,9 +7,9 @@ from typing import Any
 
 import jwt
 
-from accounts.conf import accounts_settings
-from accounts.exceptions import TokenValidationError
-from accounts.provider import Provider
+from oidc.conf import oidc_settings
+from oidc.exceptions import TokenValidationError
+from oidc.provider import Provider
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -83,7 +83,7 @@ def check_issuer_and_audience(claims: dict[str, Any], provider: Provider) -> Non
 
 
 def check_times(claims: dict[str, Any], now: float, *, require_exp: bool = True) -> None:
-    leeway = min(accounts_settings.OIDC_LEEWAY_SECONDS, 60)
+    leeway = min(oidc_settings.OIDC_LEEWAY_SECONDS, 60)
     iat = _number(claims, "iat")
     if iat > now + leeway:
         raise TokenValidationError("issued in the future")

@@ -15,9 +15,9 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
-from accounts.conf import accounts_settings
-from accounts.exceptions import InvalidGrant, ProviderError, ProviderUnavailable
-from accounts.provider import Provider, http_get_json
+from oidc.conf import oidc_settings
+from oidc.exceptions import InvalidGrant, ProviderError, ProviderUnavailable
+from oidc.provider import USER_AGENT, Provider, http_get_json
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _session(provider: Provider, field: str) -> OAuth2Session:
         token_endpoint_auth_method=_auth_method(provider, field),
         revocation_endpoint_auth_method=_auth_method(provider, field),
     )
-    session.headers["User-Agent"] = "django-bff"
+    session.headers["User-Agent"] = USER_AGENT
     return session
 
 
@@ -67,9 +67,7 @@ def _token_request(provider: Provider, call: str, **kwargs: Any) -> dict[str, An
     url = provider.metadata()["token_endpoint"]
     with _session(provider, "token_endpoint_auth_methods_supported") as session:
         try:
-            token = getattr(session, call)(
-                url, timeout=accounts_settings.OIDC_HTTP_TIMEOUT, **kwargs
-            )
+            token = getattr(session, call)(url, timeout=oidc_settings.OIDC_HTTP_TIMEOUT, **kwargs)
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
             if status >= 500 or status == 429:
@@ -156,7 +154,7 @@ def revoke(provider: Provider, token: str, hint: str = "refresh_token") -> bool:
     with _session(provider, "revocation_endpoint_auth_methods_supported") as session:
         try:
             response = session.revoke_token(
-                url, token=token, token_type_hint=hint, timeout=accounts_settings.OIDC_HTTP_TIMEOUT
+                url, token=token, token_type_hint=hint, timeout=oidc_settings.OIDC_HTTP_TIMEOUT
             )
         except (requests.RequestException, AuthlibBaseError) as exc:
             logger.warning("provider=%s revocation failed: %s", provider.name, type(exc).__name__)

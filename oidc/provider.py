@@ -1,23 +1,26 @@
 """A configured OpenID Provider at run time: its discovery metadata and signing keys.
 
-Both are fetched over HTTP, cached per process, and re-read after a TTL; an unknown `kid`
-re-fetches the JWKS at most once per OIDC_JWKS_MIN_REFETCH_SECONDS so key rotation works
-without a restart and a flood of forged kids cannot hammer the provider.
+The discovery document is fetched over HTTP, cached per process and re-read after a TTL.
+Keys come from PyJWT's PyJWKClient (fetching, caching, parsing the JWKS); on top of it we
+keep our rules: keys only from `jwks_uri`, asymmetric algorithms only, the key type must
+fit the algorithm, and an unknown `kid` re-fetches the JWKS at most once per
+OIDC_JWKS_MIN_REFETCH_SECONDS, so key rotation works without a restart and a flood of
+forged kids cannot hammer the provider.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from typing import Any
+from urllib.error import HTTPError
 
+import jwt
 import requests
-from jwt.algorithms import get_default_algorithms
 
-from accounts.conf import ProviderConfig, accounts_settings
-from accounts.exceptions import (
+from oidc.conf import SIGNING_ALGORITHMS, ProviderConfig, oidc_settings
+from oidc.exceptions import (
     ProviderError,
     ProviderMisconfigured,
     ProviderUnavailable,
@@ -26,13 +29,14 @@ from accounts.exceptions import (
 
 logger = logging.getLogger(__name__)
 
-_ALGORITHMS = get_default_algorithms()
+USER_AGENT = "django-bff"
+_KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 
 def http_get_json(session: requests.Session, url: str) -> dict[str, Any]:
     """GET a JSON object from the provider; transient failures raise ProviderUnavailable."""
     try:
-        response = session.get(url, timeout=accounts_settings.OIDC_HTTP_TIMEOUT)
+        response = session.get(url, timeout=oidc_settings.OIDC_HTTP_TIMEOUT)
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"GET {url} failed: {type(exc).__name__}") from exc
     if response.status_code >= 500 or response.status_code == 429:
@@ -54,12 +58,11 @@ class Provider:
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
         self.http = requests.Session()
-        self.http.headers["User-Agent"] = "django-bff"
+        self.http.headers["User-Agent"] = USER_AGENT
         self._lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
-        self._keys: list[dict[str, Any]] = []
-        self._keys_at = 0.0
+        self._jwks: jwt.PyJWKClient | None = None
         # When the JWKS was last requested, successfully or not: the re-fetch rate limit.
         self._keys_tried_at = 0.0
 
@@ -73,7 +76,7 @@ class Provider:
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document; its `issuer` must equal the configured issuer exactly."""
-        ttl = accounts_settings.OIDC_METADATA_TTL_SECONDS
+        ttl = oidc_settings.OIDC_METADATA_TTL_SECONDS
         if self._metadata is None or time.monotonic() - self._metadata_at > ttl:
             url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
             data = http_get_json(self.http, url)
@@ -95,56 +98,67 @@ class Provider:
 
     def signing_algorithms(self, metadata_field: str) -> frozenset[str]:
         """Our allowlist intersected with what the provider says it uses."""
-        from accounts.conf import SIGNING_ALGORITHMS
-
         advertised = self.metadata().get(metadata_field)
         if isinstance(advertised, list) and advertised:
-            return SIGNING_ALGORITHMS & set(advertised)
+            return SIGNING_ALGORITHMS & {a for a in advertised if isinstance(a, str)}
         return frozenset({"RS256"})
-
-    def _fetch_keys(self) -> None:
-        self._keys_tried_at = time.monotonic()
-        data = http_get_json(self.http, self.metadata()["jwks_uri"])
-        keys = data.get("keys")
-        if not isinstance(keys, list):
-            raise ProviderError("bad_jwks", "JWKS has no keys array")
-        with self._lock:
-            self._keys = [k for k in keys if isinstance(k, dict)]
-            self._keys_at = time.monotonic()
 
     def signing_key(self, kid: str | None, alg: str) -> Any:
         """The public key to check a signature with `alg`, by `kid` (one re-fetch if unknown)."""
-        age = time.monotonic() - self._keys_at
-        if not self._keys or age > accounts_settings.OIDC_METADATA_TTL_SECONDS:
-            self._fetch_keys()
-        jwk = self._select(kid, alg)
+        jwk = self._select(self._key_set(refresh=False), kid, alg)
         since_tried = time.monotonic() - self._keys_tried_at
-        if jwk is None and since_tried >= accounts_settings.OIDC_JWKS_MIN_REFETCH_SECONDS:
+        if jwk is None and since_tried >= oidc_settings.OIDC_JWKS_MIN_REFETCH_SECONDS:
             logger.info("provider=%s unknown kid, re-fetching JWKS", self.name)
-            self._fetch_keys()
-            jwk = self._select(kid, alg)
+            jwk = self._select(self._key_set(refresh=True), kid, alg)
         if jwk is None:
             raise TokenValidationError("no matching signing key")
-        try:
-            return _ALGORITHMS[alg].from_jwk(json.dumps(jwk))
-        except Exception as exc:  # InvalidKeyError and friends: a key unfit for `alg`
-            raise TokenValidationError("signing key does not fit the algorithm") from exc
+        return jwk.key
 
-    def _select(self, kid: str | None, alg: str) -> dict[str, Any] | None:
+    def _jwks_client(self) -> jwt.PyJWKClient:
+        uri = self.metadata()["jwks_uri"]
+        client = self._jwks
+        if client is None or client.uri != uri:
+            try:
+                client = jwt.PyJWKClient(
+                    uri,
+                    lifespan=oidc_settings.OIDC_METADATA_TTL_SECONDS,
+                    headers={"User-Agent": USER_AGENT},
+                    timeout=max(oidc_settings.OIDC_HTTP_TIMEOUT),
+                    cooldown_duration=oidc_settings.OIDC_JWKS_MIN_REFETCH_SECONDS,
+                )
+            except jwt.PyJWKClientError as exc:
+                raise ProviderMisconfigured("bad_metadata", str(exc)) from exc
+            self._jwks = client
+        return client
+
+    def _key_set(self, *, refresh: bool) -> list[jwt.PyJWK]:
+        client = self._jwks_client()
+        if refresh or client.jwk_set_cache is None or client.jwk_set_cache.get() is None:
+            self._keys_tried_at = time.monotonic()
+        try:
+            return list(client.get_jwk_set(refresh=refresh).keys)
+        except jwt.PyJWKClientConnectionError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, HTTPError) and cause.code < 500 and cause.code != 429:
+                raise ProviderError("bad_jwks", f"JWKS answered {cause.code}") from exc
+            raise ProviderUnavailable("JWKS unreachable") from exc
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError) as exc:
+            raise ProviderError("bad_jwks", f"JWKS unusable: {type(exc).__name__}") from exc
+
+    @staticmethod
+    def _select(keys: list[jwt.PyJWK], kid: str | None, alg: str) -> jwt.PyJWK | None:
         candidates = [
             k
-            for k in self._keys
-            if k.get("use", "sig") == "sig"
-            and k.get("alg", alg) == alg
-            and k.get("kty") == _KTY.get(alg[:2])
+            for k in keys
+            if (k.public_key_use or "sig") == "sig"
+            and k._jwk_data.get("alg", alg) == alg  # a key pinned to another alg is no fit
+            and k.key_type == _KTY.get(alg[:2])
         ]
         if kid is not None:
-            return next((k for k in candidates if k.get("kid") == kid), None)
+            return next((k for k in candidates if k.key_id == kid), None)
         # Core 10.1: without a kid the JWKS must hold exactly one usable key.
         return candidates[0] if len(candidates) == 1 else None
 
-
-_KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 _providers: dict[str, Provider] = {}
 _providers_lock = threading.Lock()
@@ -152,7 +166,7 @@ _providers_lock = threading.Lock()
 
 def get_provider(name: str) -> Provider:
     """The Provider for a configured name; KeyError when not configured."""
-    config = accounts_settings.providers()[name]
+    config = oidc_settings.providers()[name]
     provider = _providers.get(name)
     if provider is None or provider.config != config:
         with _providers_lock:
@@ -163,14 +177,7 @@ def get_provider(name: str) -> Provider:
 
 
 def default_provider_name() -> str:
-    return next(iter(accounts_settings.providers()))
-
-
-def provider_for_issuer(issuer: str) -> Provider | None:
-    for name, config in accounts_settings.providers().items():
-        if config.issuer == issuer:
-            return get_provider(name)
-    return None
+    return next(iter(oidc_settings.providers()))
 
 
 def reset_providers() -> None:

@@ -1,0 +1,105 @@
+"""Every setting of the OpenID protocol client, read in one place with its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from oidc.app_settings import AppSettings
+
+DEFAULTS: dict[str, Any] = {
+    # {name: {issuer, client_id, client_secret, scopes, auth_params, ...}}; see ProviderConfig.
+    "OIDC_PROVIDERS": {},
+    # Clock skew allowed on exp / iat of ID and logout tokens (at most 60 s).
+    "OIDC_LEEWAY_SECONDS": 60,
+    # HTTP timeouts (connect, read) towards the provider.
+    "OIDC_HTTP_TIMEOUT": (3.05, 10.0),
+    # An unknown `kid` re-fetches the JWKS at most this often.
+    "OIDC_JWKS_MIN_REFETCH_SECONDS": 10,
+    # Discovery document and JWKS are re-read after this.
+    "OIDC_METADATA_TTL_SECONDS": 3600,
+}
+
+DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+
+# Asymmetric algorithms only: never `none`, never HMAC (a public key is not a secret).
+SIGNING_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+# Reserved authorize parameters that OIDC_AUTH_PARAMS must not override.
+RESERVED_AUTH_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One configured OpenID Provider."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    auth_params: dict[str, str] = field(default_factory=dict)
+    # Audiences besides client_id that an ID token may also carry.
+    trusted_audiences: tuple[str, ...] = ()
+    # Fetch UserInfo after the ID token validates (its `sub` must match).
+    use_userinfo: bool = True
+    # Where the provider sends the browser after RP-initiated logout; empty: our "/".
+    post_logout_redirect_uri: str = ""
+
+
+class OIDCSettings(AppSettings):
+    """The protocol settings, plus the parsed provider configurations."""
+
+    def providers(self) -> dict[str, ProviderConfig]:
+        if "_providers" not in self._cache:
+            self._cache["_providers"] = {
+                name: _provider_config(name, raw) for name, raw in self.OIDC_PROVIDERS.items()
+            }
+        return self._cache["_providers"]
+
+
+def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
+    if not raw.get("issuer") or not raw.get("client_id"):
+        raise ImproperlyConfigured(
+            f"OIDC provider {name!r} needs an issuer and a client id "
+            "(set OIDC_ISSUER and OIDC_CLIENT_ID)."
+        )
+    clashing = RESERVED_AUTH_PARAMS & set(raw.get("auth_params") or {})
+    if clashing:
+        raise ImproperlyConfigured(
+            f"OIDC_AUTH_PARAMS must not set {', '.join(sorted(clashing))}: the BFF sets them."
+        )
+    scopes = raw.get("scopes") or DEFAULT_SCOPES
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if "openid" not in scopes:
+        raise ImproperlyConfigured("OIDC_SCOPES must contain 'openid'.")
+    return ProviderConfig(
+        name=name,
+        issuer=raw["issuer"],
+        client_id=raw["client_id"],
+        client_secret=raw.get("client_secret", ""),
+        scopes=tuple(scopes),
+        auth_params=dict(raw.get("auth_params") or {}),
+        trusted_audiences=tuple(raw.get("trusted_audiences") or ()),
+        use_userinfo=raw.get("use_userinfo", True),
+        post_logout_redirect_uri=raw.get("post_logout_redirect_uri", ""),
+    )
+
+
+oidc_settings = OIDCSettings(DEFAULTS)
