@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+import requests
 from django.utils import timezone
 
 from bff import record_cache
@@ -91,6 +92,16 @@ def lenient(settings, lenient_provider) -> Iterator[CountedProvider]:
     settings.BFF_REFRESH_BACKOFF_MAX_SECONDS = 0.2
     yield lenient_provider
     reset_providers()
+
+
+def revoke_at_provider(provider: CountedProvider, refresh_token: str) -> None:
+    """Revoke a refresh token at the provider behind the BFF's back (RFC 7009)."""
+    requests.post(
+        f"{provider.issuer}/revoke_token/",
+        data={"token": refresh_token, "token_type_hint": "refresh_token"},
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        timeout=10,
+    ).raise_for_status()
 
 
 def update_record(pk, **fields) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bff.models import TokenSession
 from bff.sessions import SESSION_KEY
-from tests.bff.conftest import make_due, update_record
+from tests.bff.conftest import make_due, revoke_at_provider, update_record
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, sign_in
 from tests.support.idp import find_form
 
@@ -90,12 +90,7 @@ def test_slow_provider_beyond_timeout_keeps_session_and_recovers(
 def test_invalid_grant_ends_session_page_redirects_api_401(lenient, live_server, browser):
     sign_in(browser, live_server.url)
     record = TokenSession.objects.live().get()
-    requests.post(
-        f"{lenient.issuer}/revoke_token/",
-        data={"token": record.tokens.refresh_token, "token_type_hint": "refresh_token"},
-        auth=(CLIENT_ID, CLIENT_SECRET),
-        timeout=10,
-    ).raise_for_status()
+    revoke_at_provider(lenient, record.tokens.refresh_token)
     make_due(remaining=-5)
     api_browser = requests.Session()
     api_browser.cookies.update({"bff_session": browser.cookies.get("bff_session")})

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, User
 from bff.models import TokenSession
-from tests.bff.conftest import make_due, update_record
+from tests.bff.conftest import make_due, revoke_at_provider, update_record
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, USER_EMAIL, sign_in
 from tests.support.idp import provider_sign_in
 
@@ -50,12 +50,7 @@ def test_idle_and_maximum_age_are_audited_as_expired(lenient, live_server, brows
 def test_rejected_refresh_is_audited(lenient, live_server, browser):
     sign_in(browser, live_server.url)
     record = TokenSession.objects.live().get()
-    requests.post(
-        f"{lenient.issuer}/revoke_token/",
-        data={"token": record.tokens.refresh_token, "token_type_hint": "refresh_token"},
-        auth=(CLIENT_ID, CLIENT_SECRET),
-        timeout=10,
-    ).raise_for_status()
+    revoke_at_provider(lenient, record.tokens.refresh_token)
     make_due(remaining=-5)
     assert browser.get(f"{live_server.url}/auth/session").status_code == 401
     assert ended_rows(Kind.SESSION_ENDED) == [("refresh_rejected", record.user.email, "oidc")]
