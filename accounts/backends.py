@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from accounts import login_state
-from accounts.identities import user_for_identity
+from accounts.identities import lacks_profile, user_for_identity
 from accounts.models import User
 from oidc import client, clock
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
@@ -102,9 +102,7 @@ class OIDCBackend(BaseBackend):
                 "provider_unavailable", status=503, message=UNAVAILABLE, next_path=pending.next
             ) from exc
         except ProviderError as exc:
-            raise SignInFailed(
-                f"token_endpoint:{exc.error}", status=502, next_path=pending.next
-            ) from exc
+            raise SignInFailed(exc.reason, status=502, next_path=pending.next) from exc
 
     def _exchange(
         self, request: HttpRequest, provider: Provider, pending: login_state.PendingSignIn
@@ -133,13 +131,7 @@ class OIDCBackend(BaseBackend):
         claims = validate_id_token(
             response["id_token"], provider, now=clock.now(), nonce=pending.nonce
         )
-        if provider.config.use_userinfo:
-            info = client.userinfo(provider, response["access_token"])
-            if info is not None:
-                # Core 5.3.2: UserInfo must name the same sub, or it describes someone else.
-                if info.get("sub") != claims["sub"]:
-                    raise SignInFailed("userinfo_sub_mismatch")
-                claims = {**info, **claims}
+        claims = self._enriched(provider, response["access_token"], claims)
         user = user_for_identity(provider.issuer, provider.name, claims)
         user.oidc_sign_in = SignIn(
             provider=provider,
@@ -148,3 +140,36 @@ class OIDCBackend(BaseBackend):
             next=pending.next,
         )
         return user
+
+    def _enriched(
+        self, provider: Provider, access_token: str, claims: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The ID token's claims with UserInfo's added, as the provider's mode says.
+
+        UserInfo is enrichment: in "auto" mode it is asked only when the ID token lacks the
+        profile, and an access token it refuses (one minted for an API, say) is no reason
+        to refuse sign-in. In "required" mode it must answer.
+        """
+        mode = provider.config.userinfo
+        if mode == "never" or (mode == "auto" and not lacks_profile(claims)):
+            return claims
+        try:
+            info = client.userinfo(provider, access_token)
+            if info is None and mode == "required":
+                raise ProviderError("no_endpoint", step="userinfo")
+        except (ProviderError, ProviderUnavailable) as exc:
+            reason = exc.reason if isinstance(exc, ProviderError) else "userinfo:unavailable"
+            if mode == "required":
+                raise SignInFailed(
+                    reason,
+                    status=503 if isinstance(exc, ProviderUnavailable) else 502,
+                    message="The sign-in provider did not give us your profile.",
+                ) from exc
+            logger.warning("provider=%s userinfo skipped reason=%s", provider.name, reason)
+            return claims
+        if info is None:
+            return claims
+        # Core 5.3.2: UserInfo must name the same sub, or it describes someone else.
+        if info.get("sub") != claims["sub"]:
+            raise SignInFailed("userinfo_sub_mismatch")
+        return {**info, **claims}

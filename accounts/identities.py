@@ -20,6 +20,12 @@ PROFILE_CLAIMS = (
 )
 
 
+def lacks_profile(claims: dict[str, Any]) -> bool:
+    """The claims miss what the app shows of a person: an email, or a name."""
+    profile = _profile(claims)
+    return not (profile["email"] and profile["name"])
+
+
 def _profile(claims: dict[str, Any]) -> dict[str, str]:
     name = claims.get("name") or " ".join(
         part for part in (claims.get("given_name"), claims.get("family_name")) if part

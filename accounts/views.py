@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.contrib.auth import authenticate, logout
 from django.contrib.auth.decorators import login_not_required
@@ -27,6 +29,7 @@ from bff.conf import bff_settings
 from bff.decorators import json_api, signs_in_or_out
 from bff.responses import json_error, login_url
 from oidc import client, clock
+from oidc.conf import ProviderConfig, oidc_settings
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
 from oidc.provider import Provider, default_provider_name, get_provider
 
@@ -64,9 +67,12 @@ def sign_in_failed(request: HttpRequest, failure: SignInFailed, provider: str) -
 @signs_in_or_out
 def login_view(request: HttpRequest) -> HttpResponse:
     next_path = safe_next(request.GET.get("next"))
-    provider = _provider_or_404(request.GET.get("provider"))
     if sessions.current(request) is not None:
         return HttpResponseRedirect(next_path)
+    configured = oidc_settings.providers()
+    if "provider" not in request.GET and len(configured) > 1:
+        return _choose_provider(request, configured.values(), next_path)
+    provider = _provider_or_404(request.GET.get("provider"))
     redirect_uri = public_url(request, reverse("accounts:callback", args=[provider.name]))
     pending = login_state.PendingSignIn(
         state=client.random_secret(),
@@ -90,12 +96,24 @@ def login_view(request: HttpRequest) -> HttpResponse:
             "provider_unavailable", status=503, message=UNAVAILABLE, next_path=next_path
         )
     except ProviderError as exc:
-        failure = SignInFailed(exc.error, status=502, next_path=next_path)
+        failure = SignInFailed(exc.reason, status=502, next_path=next_path)
     else:
         login_state.remember(request.session, pending)
         return HttpResponseRedirect(url)
     audit.record(Kind.SIGN_IN_FAILED, request, provider=provider.name, reason=failure.reason)
     return sign_in_failed(request, failure, provider.name)
+
+
+def _choose_provider(
+    request: HttpRequest, providers: Iterable[ProviderConfig], next_path: str
+) -> HttpResponse:
+    """With several providers, the person picks one (plain links: no JavaScript needed)."""
+    login = reverse("accounts:login")
+    choices = [
+        {"label": p.label, "url": f"{login}?{urlencode({'provider': p.name, 'next': next_path})}"}
+        for p in providers
+    ]
+    return render(request, "accounts/choose_provider.html", {"choices": choices})
 
 
 @login_not_required

@@ -46,9 +46,11 @@ def login_url(next_path: str) -> str:
     return resolve_url(settings.LOGIN_URL) + "?" + urlencode({"next": next_path})
 
 
-def session_over(request: HttpRequest) -> HttpResponse:
+def session_over(request: HttpRequest, *, never_signed_in: bool = False) -> HttpResponse:
     """401 JSON for the API; a redirect to sign-in (back to this page) for people."""
     if wants_json(request):
+        if never_signed_in:
+            return json_error(401, "not_signed_in", "Sign in first.", login_url=login_url("/"))
         return json_error(
             401,
             "session_expired",
@@ -80,7 +82,7 @@ def provider_unavailable(request: HttpRequest, retry_after: float | None) -> Htt
 def error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The response for an exception of the token lifecycle or an upstream call."""
     if isinstance(exc, NotSignedIn | SessionEnded):
-        return session_over(request)
+        return session_over(request, never_signed_in=isinstance(exc, NotSignedIn))
     if isinstance(exc, ProviderUnavailable):
         return provider_unavailable(request, exc.retry_after)
     if isinstance(exc, UpstreamError):

@@ -162,22 +162,44 @@ def _from_env(name: str, read=env.str) -> None:
 
 
 OIDC_ISSUER = env("OIDC_ISSUER", default="")
+# Several providers: OIDC_PROVIDERS=corp,google and OIDC_CORP_ISSUER, OIDC_CORP_CLIENT_ID, ...
+_PROVIDER_NAMES = env.list("OIDC_PROVIDERS", default=[])
 # Demo wiring: the built-in provider and the demo API, as `make run` starts them.
-DEMO_MODE = not OIDC_ISSUER
+DEMO_MODE = not OIDC_ISSUER and not _PROVIDER_NAMES
 DEMO_ISSUER = env("DEMO_IDP_ISSUER", default="http://localhost:8001/o")
 DEMO_API_URL = env("DEMO_API_URL", default="http://127.0.0.1:8002")
 
-_provider = {
-    "issuer": OIDC_ISSUER or DEMO_ISSUER,
-    "client_id": env("OIDC_CLIENT_ID", default="bff-demo" if DEMO_MODE else ""),
-    "client_secret": env(
-        "OIDC_CLIENT_SECRET", default="bff-demo-secret-development-only" if DEMO_MODE else ""
-    ),
-    "auth_params": dict(parse_qsl(env("OIDC_AUTH_PARAMS", default=""))),
-}
-if "OIDC_SCOPES" in env.ENVIRON:
-    _provider["scopes"] = env("OIDC_SCOPES").split()
-OIDC_PROVIDERS = {env("OIDC_PROVIDER_NAME", default="oidc"): _provider}
+
+def _provider_from_env(prefix: str, **defaults: str) -> dict:
+    """One provider's settings from OIDC_<...>_ variables; unset ones keep oidc/conf.py's."""
+    provider = {
+        "issuer": env(f"{prefix}ISSUER", default=defaults.get("issuer", "")),
+        "client_id": env(f"{prefix}CLIENT_ID", default=defaults.get("client_id", "")),
+        "client_secret": env(f"{prefix}CLIENT_SECRET", default=defaults.get("client_secret", "")),
+        "auth_params": dict(parse_qsl(env(f"{prefix}AUTH_PARAMS", default=""))),
+    }
+    for key in ("scopes", "userinfo", "client_auth_method", "display_name"):
+        if f"{prefix}{key.upper()}" in env.ENVIRON:
+            provider[key] = env(f"{prefix}{key.upper()}")
+    return provider
+
+
+if _PROVIDER_NAMES:
+    OIDC_PROVIDERS = {
+        name: _provider_from_env(f"OIDC_{name.upper().replace('-', '_')}_")
+        for name in _PROVIDER_NAMES
+    }
+elif DEMO_MODE:
+    OIDC_PROVIDERS = {
+        "oidc": _provider_from_env(
+            "OIDC_",
+            issuer=DEMO_ISSUER,
+            client_id="bff-demo",
+            client_secret="bff-demo-secret-development-only",
+        )
+    }
+else:
+    OIDC_PROVIDERS = {env("OIDC_PROVIDER_NAME", default="oidc"): _provider_from_env("OIDC_")}
 
 _from_env("BFF_REFRESH_BUFFER_SECONDS", env.int)
 _from_env("BFF_TOKEN_ENCRYPTION_KEYS", env.list)

@@ -17,9 +17,11 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from oidc.conf import oidc_settings
 from oidc.exceptions import InvalidGrant, ProviderError, ProviderUnavailable
-from oidc.provider import USER_AGENT, Provider, http_get_json
+from oidc.provider import USER_AGENT, Provider, http_get_json, retry_after_seconds
 
 logger = logging.getLogger(__name__)
+
+TOKEN = "token_endpoint"
 
 
 def random_secret() -> str:
@@ -33,6 +35,9 @@ def s256_challenge(verifier: str) -> str:
 
 
 def _auth_method(provider: Provider, field: str) -> str:
+    """The configured client authentication, else chosen from discovery (basic first)."""
+    if provider.config.client_auth_method:
+        return provider.config.client_auth_method
     supported = provider.metadata().get(field) or ["client_secret_basic"]
     if not provider.config.client_secret:
         return "none"
@@ -54,14 +59,6 @@ def _session(provider: Provider, field: str) -> OAuth2Session:
     return session
 
 
-def _retry_after(response: requests.Response | None) -> float | None:
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
 def _token_request(provider: Provider, call: str, **kwargs: Any) -> dict[str, Any]:
     """POST to the token endpoint through authlib; classify every failure."""
     url = provider.metadata()["token_endpoint"]
@@ -72,26 +69,30 @@ def _token_request(provider: Provider, call: str, **kwargs: Any) -> dict[str, An
             status = exc.response.status_code if exc.response is not None else 0
             if status >= 500 or status == 429:
                 raise ProviderUnavailable(
-                    f"token endpoint answered {status}", _retry_after(exc.response)
+                    f"token endpoint answered {status}", retry_after_seconds(exc.response)
                 ) from exc
-            raise ProviderError("bad_response", f"token endpoint answered {status}") from exc
+            raise ProviderError(
+                "bad_response", f"token endpoint answered {status}", step=TOKEN
+            ) from exc
         except requests.RequestException as exc:
             raise ProviderUnavailable(f"token endpoint: {type(exc).__name__}") from exc
         except AuthlibBaseError as exc:
             error = getattr(exc, "error", "") or "error"
             description = getattr(exc, "description", "") or ""
             if error == "invalid_grant":
-                raise InvalidGrant(error, description) from exc
+                raise InvalidGrant(error, description, step=TOKEN) from exc
             if error in ("temporarily_unavailable", "server_error", "slow_down"):
                 raise ProviderUnavailable(f"token endpoint: {error}") from exc
-            raise ProviderError(error, description) from exc
+            raise ProviderError(error, description, step=TOKEN) from exc
         except ValueError as exc:  # a non-JSON 4xx body
-            raise ProviderError("bad_response", "token endpoint answered no JSON object") from exc
+            raise ProviderError(
+                "bad_response", "token endpoint answered no JSON object", step=TOKEN
+            ) from exc
     token = dict(token)
     if not isinstance(token.get("access_token"), str) or not token["access_token"]:
-        raise ProviderError("bad_response", "no access_token in the token response")
+        raise ProviderError("bad_response", "no access_token in the token response", step=TOKEN)
     if str(token.get("token_type", "")).lower() != "bearer":
-        raise ProviderError("bad_response", "token_type is not Bearer")
+        raise ProviderError("bad_response", "token_type is not Bearer", step=TOKEN)
     return token
 
 
@@ -135,7 +136,7 @@ def exchange_code(
         code_verifier=verifier,
     )
     if not isinstance(token.get("id_token"), str):
-        raise ProviderError("bad_response", "no id_token in the token response")
+        raise ProviderError("bad_response", "no id_token in the token response", step=TOKEN)
     return token
 
 
@@ -165,14 +166,18 @@ def revoke(provider: Provider, token: str, hint: str = "refresh_token") -> bool:
 
 
 def userinfo(provider: Provider, access_token: str) -> dict[str, Any] | None:
-    """The UserInfo response, or None when the provider has no UserInfo endpoint."""
+    """The UserInfo response, or None when the provider has no UserInfo endpoint.
+
+    Raises ProviderError (step "userinfo", error the status: "userinfo:401") or
+    ProviderUnavailable; a JWT response (signed UserInfo) is not read.
+    """
     url = provider.endpoint("userinfo_endpoint")
     if not url:
         return None
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {access_token}"
-    with session:
-        return http_get_json(session, url)
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {access_token}"
+        session.headers["User-Agent"] = USER_AGENT
+        return http_get_json(session, url, "userinfo")
 
 
 def end_session_url(

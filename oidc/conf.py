@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,10 @@ DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
 SIGNING_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+
+PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+USERINFO_MODES = ("auto", "never", "required")
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 # Reserved authorize parameters that OIDC_AUTH_PARAMS must not override.
 RESERVED_AUTH_PARAMS = frozenset(
@@ -56,8 +61,18 @@ class ProviderConfig:
     auth_params: dict[str, str] = field(default_factory=dict)
     # Audiences besides client_id that an ID token may also carry.
     trusted_audiences: tuple[str, ...] = ()
-    # Fetch UserInfo after the ID token validates (its `sub` must match).
-    use_userinfo: bool = True
+    # UserInfo: "auto" (only when the ID token lacks name or email; a failure is logged and
+    # sign-in goes on), "never", or "required" (sign-in fails when it cannot be read).
+    userinfo: str = "auto"
+    # Token-endpoint client authentication; "" chooses from discovery (basic first).
+    client_auth_method: str = ""
+    # What the sign-in chooser shows; "" shows the name.
+    display_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
     # Where the provider sends the browser after RP-initiated logout; empty: our "/".
     post_logout_redirect_uri: str = ""
 
@@ -74,6 +89,11 @@ class OIDCSettings(AppSettings):
 
 
 def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
+    if not PROVIDER_NAME.fullmatch(name):
+        raise ImproperlyConfigured(
+            f"OIDC provider name {name!r} must be lower-case letters, digits, '-' or '_' "
+            "(it is part of the callback URL)."
+        )
     if not raw.get("issuer") or not raw.get("client_id"):
         raise ImproperlyConfigured(
             f"OIDC provider {name!r} needs an issuer and a client id "
@@ -89,6 +109,18 @@ def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
         scopes = scopes.split()
     if "openid" not in scopes:
         raise ImproperlyConfigured("OIDC_SCOPES must contain 'openid'.")
+    userinfo = raw.get("userinfo") or "auto"
+    if userinfo not in USERINFO_MODES:
+        raise ImproperlyConfigured(
+            f"OIDC provider {name!r}: userinfo (OIDC_USERINFO) must be one of "
+            f"{', '.join(USERINFO_MODES)}, not {userinfo!r}."
+        )
+    auth_method = raw.get("client_auth_method") or ""
+    if auth_method and auth_method not in CLIENT_AUTH_METHODS:
+        raise ImproperlyConfigured(
+            f"OIDC provider {name!r}: client_auth_method (OIDC_CLIENT_AUTH_METHOD) must be one "
+            f"of {', '.join(CLIENT_AUTH_METHODS)}, not {auth_method!r}."
+        )
     return ProviderConfig(
         name=name,
         issuer=raw["issuer"],
@@ -97,7 +129,9 @@ def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
         scopes=tuple(scopes),
         auth_params=dict(raw.get("auth_params") or {}),
         trusted_audiences=tuple(raw.get("trusted_audiences") or ()),
-        use_userinfo=raw.get("use_userinfo", True),
+        userinfo=userinfo,
+        client_auth_method=auth_method,
+        display_name=raw.get("display_name") or "",
         post_logout_redirect_uri=raw.get("post_logout_redirect_uri", ""),
     )
 

@@ -12,12 +12,21 @@ class ProviderUnavailable(Exception):
 
 
 class ProviderError(Exception):
-    """The provider answered with an OAuth error or an unusable response."""
+    """The provider answered with an OAuth error or an unusable response.
 
-    def __init__(self, error: str, description: str = "") -> None:
+    `step` names the endpoint that failed (discovery, jwks, token_endpoint, userinfo, ...);
+    `reason` is what logs and error pages show: "userinfo:401", "token_endpoint:bad_response".
+    """
+
+    def __init__(self, error: str, description: str = "", *, step: str = "") -> None:
         super().__init__(f"{error}: {description}" if description else error)
         self.error = error
         self.description = description
+        self.step = step
+
+    @property
+    def reason(self) -> str:
+        return f"{self.step}:{self.error}" if self.step else self.error
 
 
 class InvalidGrant(ProviderError):

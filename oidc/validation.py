@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jwt
@@ -14,8 +15,24 @@ from oidc.provider import Provider
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-def verify_signature(raw: str, provider: Provider, metadata_field: str) -> dict[str, Any]:
-    """Check the JWS signature with an allowlisted algorithm and the provider's JWKS."""
+def _unverified_iat(raw: str) -> float | None:
+    try:
+        iat = jwt.decode(raw, options={"verify_signature": False}).get("iat")
+    except (jwt.PyJWTError, AttributeError):
+        return None
+    if isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat):
+        return None
+    return float(iat)
+
+
+def verify_signature(
+    raw: str, provider: Provider, metadata_field: str, *, budget: str, from_provider: bool
+) -> dict[str, Any]:
+    """Check the JWS signature with an allowlisted algorithm and the provider's JWKS.
+
+    `from_provider`: the token came straight from the provider's token endpoint, so its
+    `iat` may open a JWKS re-fetch for a rotated key (see Provider.signing_key).
+    """
     if not isinstance(raw, str) or raw.count(".") != 2:
         raise TokenValidationError("not a signed JWT")
     try:
@@ -31,7 +48,8 @@ def verify_signature(raw: str, provider: Provider, metadata_field: str) -> dict[
     if kid is not None and not isinstance(kid, str):
         raise TokenValidationError("malformed kid")
     # `jku`, `jwk` and `x5u` are ignored: keys come only from the provider's jwks_uri.
-    key = provider.signing_key(kid, alg)
+    issued_at = _unverified_iat(raw) if from_provider else None
+    key = provider.signing_key(kid, alg, budget=budget, issued_at=issued_at)
     try:
         claims = jwt.decode(
             raw,
@@ -116,7 +134,13 @@ def validate_id_token(
     `nonce` is required on sign-in; on refresh (None) a present nonce is not checked
     (Core 12.2). `expected_subject` pins `sub` on refresh.
     """
-    claims = verify_signature(raw, provider, "id_token_signing_alg_values_supported")
+    claims = verify_signature(
+        raw,
+        provider,
+        "id_token_signing_alg_values_supported",
+        budget="id_token",
+        from_provider=True,
+    )
     check_issuer_and_audience(claims, provider)
     check_times(claims, now)
     if _subject(claims) is None:
@@ -137,7 +161,14 @@ def validate_logout_token(raw: str, provider: Provider, *, now: float) -> dict[s
     # 2.4 recommends typ logout+jwt; tokens without it are allowed, other types are not.
     if typ is not None and str(typ).lower() not in ("logout+jwt", "application/logout+jwt", "jwt"):
         raise TokenValidationError("wrong token type")
-    claims = verify_signature(raw, provider, "id_token_signing_alg_values_supported")
+    # Posted by anyone: its kids spend a budget of their own and never bypass the limit.
+    claims = verify_signature(
+        raw,
+        provider,
+        "id_token_signing_alg_values_supported",
+        budget="logout_token",
+        from_provider=False,
+    )
     check_issuer_and_audience(claims, provider)
     check_times(claims, now, require_exp=False)
     jti = claims.get("jti")

@@ -74,7 +74,7 @@ export async function api(path, options = {}) {
   if (response.ok) return body;
 
   const error = body && typeof body === "object" ? body : {};
-  if (response.status === 401 && error.error === "session_expired") {
+  if (response.status === 401 && ["session_expired", "not_signed_in"].includes(error.error)) {
     goToSignIn(error.login_url);
   }
   throw new ApiError(

@@ -64,10 +64,12 @@ def new_browser() -> Iterator[Callable[[], requests.Session]]:
 
 
 def start_sign_in(
-    browser: requests.Session, bff: str, *, next_path: str | None = "/"
+    browser: requests.Session, bff: str, *, next_path: str | None = "/", provider: str = ""
 ) -> requests.Response:
     """GET /auth/login; the response redirects to the provider's authorization endpoint."""
-    query = "?" + urlencode({"next": next_path}) if next_path is not None else ""
+    params = {"next": next_path} if next_path is not None else {}
+    params.update({"provider": provider} if provider else {})
+    query = "?" + urlencode(params) if params else ""
     response = browser.get(f"{bff}/auth/login{query}", allow_redirects=False)
     assert response.status_code == 302, response.text
     return response

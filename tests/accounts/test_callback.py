@@ -19,7 +19,7 @@ from tests.accounts.conftest import (
     signed_in,
     start_sign_in,
 )
-from tests.support.hostile_provider import s256
+from tests.support.hostile_provider import DELETE, s256
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,7 +106,7 @@ def test_missing_iss_parameter_is_rejected_when_the_provider_promises_it(hostile
 def test_discovery_issuer_other_than_configured_fails_cleanly(hostile, bff, browser):
     hostile.discovery_overrides["issuer"] = "https://evil.example"
     response = browser.get(f"{bff}/auth/login?next=/", allow_redirects=False)
-    assert_sign_in_rejected(response, browser, bff, hostile, reason="issuer_mismatch")
+    assert_sign_in_rejected(response, browser, bff, hostile, reason="discovery:issuer_mismatch")
     assert hostile.calls["authorize"] == 0
 
 
@@ -129,13 +129,53 @@ def test_token_endpoint_refusing_the_code_fails_cleanly(hostile, bff, browser):
     assert_sign_in_rejected(response, browser, bff, hostile, status=502)
 
 
-def test_userinfo_failure_fails_cleanly(hostile, bff, browser):
-    hostile.fail("userinfo", 500)
+def without_profile_in_the_id_token(hostile) -> None:
+    """ID tokens that carry no name or email, as some providers issue them."""
+    hostile.mutate_id_token(email=DELETE, name=DELETE)
+
+
+def test_userinfo_is_not_asked_when_the_id_token_has_the_profile(hostile, bff, browser):
+    assert sign_in(browser, bff).status_code == 302
+    assert signed_in(browser, bff)
+    assert hostile.calls["userinfo"] == 0
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 500])
+def test_userinfo_refusing_the_access_token_never_blocks_sign_in(hostile, bff, browser, status):
+    """An access token minted for an API is refused at UserInfo: sign in on the ID token."""
+    without_profile_in_the_id_token(hostile)
+    hostile.fail("userinfo", status)
     response = sign_in(browser, bff)
-    assert response.status_code == 503
+    assert response.status_code == 302, response.text
+    assert signed_in(browser, bff)
+    assert hostile.calls["userinfo"] == 1
+    assert TokenSession.objects.live().get().subject == hostile.subject
+
+
+@pytest.mark.parametrize("status, answer", [(401, 502), (404, 502), (500, 503)])
+def test_required_userinfo_that_cannot_be_read_fails_with_the_step_named(
+    hostile, bff, browser, settings, status, answer
+):
+    settings.OIDC_PROVIDERS = {
+        "hostile": {**settings.OIDC_PROVIDERS["hostile"], "userinfo": "required"}
+    }
+    hostile.fail("userinfo", status)
+    response = sign_in(browser, bff)
+    assert response.status_code == answer
     assert "Sign-in failed" in response.text
     assert not signed_in(browser, bff)
     assert not TokenSession.objects.live().exists()
+    expected = f"userinfo:{status}" if status < 500 else "userinfo:unavailable"
+    assert expected in failure_reasons()
+    assert expected in response.text
+
+
+def test_userinfo_fills_in_a_profile_the_id_token_lacks(hostile, bff, browser):
+    without_profile_in_the_id_token(hostile)
+    assert sign_in(browser, bff).status_code == 302
+    user = TokenSession.objects.live().get().user
+    assert (user.email, user.name) == ("alice@hostile.test", "Alice Hostile")
+    assert hostile.calls["userinfo"] == 1
 
 
 def test_access_denied_shows_a_clear_page_with_try_again(hostile, bff, browser):
@@ -231,7 +271,7 @@ def test_callback_at_another_providers_url_is_rejected(hostile, bff, browser, se
         **settings.OIDC_PROVIDERS,
         "other": {**settings.OIDC_PROVIDERS["hostile"], "client_id": "other-client"},
     }
-    callback_url = authorize(browser, start_sign_in(browser, bff))
+    callback_url = authorize(browser, start_sign_in(browser, bff, provider="hostile"))
     mixed_up = callback_url.replace("/auth/callback/hostile", "/auth/callback/other")
     response = browser.get(mixed_up, allow_redirects=False)
     assert_sign_in_rejected(response, browser, bff, hostile, reason="unknown_state")

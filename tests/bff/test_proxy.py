@@ -246,11 +246,11 @@ def test_unsafe_method_without_origin_needs_same_origin_fetch_metadata(echo, use
     assert len(echo.seen) == 1
 
 
-def test_anonymous_call_gets_401_json_not_a_redirect(echo, browser, wired):
+def test_anonymous_call_gets_401_not_signed_in_json_not_a_redirect(echo, browser, wired):
     response = browser.get(
         f"{wired.bff}/api/echo/x", headers={"X-CSRF": "1"}, allow_redirects=False
     )
-    body = assert_json_error(response, 401, "session_expired")
+    body = assert_json_error(response, 401, "not_signed_in")
     assert body["login_url"].startswith("/auth/login")
     assert echo.seen == []
 
