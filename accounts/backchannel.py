@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -14,18 +15,27 @@ from oidc.exceptions import TokenValidationError
 from oidc.provider import Provider
 from oidc.validation import validate_logout_token
 
-# How long a jti is remembered when the token has no exp.
+# How long a jti is remembered, counted from the token's iat; older tokens are refused, so
+# a replay is either refused as too old or found here.
 JTI_MEMORY = timedelta(days=1)
 
 
-def remember_jti(issuer: str, jti: str, exp: float | None) -> None:
-    """Record the jti once; a second sight is a replay (on any host sharing the database)."""
+def remember_jti(issuer: str, jti: str, issued_at: float) -> None:
+    """Record the jti once; a second sight is a replay (on any host sharing the database).
+
+    The jti is stored as a digest: any length fits, and two long jtis sharing a prefix
+    stay two.
+    """
     now = clock.now_datetime()
-    expires = datetime.fromtimestamp(exp, tz=UTC) if exp else now + JTI_MEMORY
-    SeenLogoutToken.objects.filter(expires_at__lt=now - JTI_MEMORY).delete()
+    digest = hashlib.sha256(jti.encode("utf-8", "surrogatepass")).hexdigest()
+    SeenLogoutToken.objects.filter(expires_at__lt=now).delete()
     try:
         with transaction.atomic():
-            SeenLogoutToken.objects.create(issuer=issuer, jti=jti[:255], expires_at=expires)
+            SeenLogoutToken.objects.create(
+                issuer=issuer,
+                jti=digest,
+                expires_at=datetime.fromtimestamp(issued_at, tz=UTC) + JTI_MEMORY,
+            )
     except IntegrityError as exc:
         raise TokenValidationError("jti replayed") from exc
 
@@ -34,11 +44,10 @@ def end_sessions_for_logout_token(provider: Provider, raw: str, request: HttpReq
     """Validate `raw` and end every live session matching (iss, sid) or (iss, sub)."""
     now = clock.now()
     claims = validate_logout_token(raw, provider, now=now)
-    exp = claims.get("exp")
-    if not isinstance(exp, int | float) and claims["iat"] < now - JTI_MEMORY.total_seconds():
+    if claims["iat"] < now - JTI_MEMORY.total_seconds():
         # Its jti may already be forgotten: accepting it could accept a replay.
         raise TokenValidationError("too old")
-    remember_jti(provider.issuer, claims["jti"], exp if isinstance(exp, int | float) else None)
+    remember_jti(provider.issuer, claims["jti"], claims["iat"])
     return sessions.end_matching(
         provider.issuer, sid=claims.get("sid"), subject=claims.get("sub"), request=request
     )

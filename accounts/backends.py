@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 _NOT_AN_ERROR_CODE_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 UNAVAILABLE = "The sign-in provider is unavailable. Try again in a moment."
+UNKNOWN_STATE = "unknown_state"
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,10 @@ class OIDCBackend(BaseBackend):
         return user if user is not None and user.is_active else None
 
     def _sign_in(self, request: HttpRequest, provider: Provider) -> User:
-        pending = login_state.pop(request.session, request.GET.get("state"))
+        pending = login_state.pop(request, request.GET.get("state"))
         if pending is None or pending.provider != provider.name:
             raise SignInFailed(
-                "unknown_state", message="This sign-in link has expired or was already used."
+                UNKNOWN_STATE, message="This sign-in link has expired or was already used."
             )
         try:
             return self._exchange(request, provider, pending)

@@ -13,6 +13,12 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_MAX_PENDING_LOGINS": 8,
     # Public base URL of the BFF (https://app.example.com); empty: from the request.
     "BFF_PUBLIC_URL": "",
+    # Requests per client address: scope -> (count, window in seconds); over it, 429.
+    "ACCOUNTS_RATE_LIMITS": {
+        "login": (30, 60),
+        "callback": (30, 60),
+        "backchannel": (120, 60),
+    },
 }
 
 accounts_settings = AppSettings(DEFAULTS)

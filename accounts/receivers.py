@@ -12,7 +12,9 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
 from accounts import audit
+from accounts.backends import UNKNOWN_STATE
 from accounts.models import AuditEvent, User
+from accounts.throttle import log_noise
 from bff.models import TokenSession
 from bff.signals import session_ended
 
@@ -50,6 +52,11 @@ def audit_sign_in_failed(
     failure = getattr(request, "sign_in_failure", None)
     provider = getattr(credentials.get("provider"), "name", "")
     reason = failure.reason if failure is not None else "invalid_credentials"
+    if reason == UNKNOWN_STATE:
+        # A callback nobody started here is noise anyone can send: logged at a bounded
+        # rate, never an audit row per request.
+        log_noise("unknown_state", "provider=%s", provider)
+        return
     audit.record(Kind.SIGN_IN_FAILED, request, provider=provider, reason=reason)
 
 

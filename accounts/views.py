@@ -19,14 +19,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import audit, login_state
 from accounts.backchannel import end_sessions_for_logout_token
-from accounts.backends import UNAVAILABLE, SignInFailed
+from accounts.backends import UNAVAILABLE, UNKNOWN_STATE, SignInFailed
 from accounts.conf import accounts_settings
 from accounts.devices import describe
 from accounts.models import AuditEvent
-from accounts.redirects import safe_next
+from accounts.throttle import log_noise, rate_limited
 from bff import sessions
 from bff.conf import bff_settings
 from bff.decorators import json_api, signs_in_or_out
+from bff.redirects import safe_next
 from bff.responses import json_error, login_url
 from oidc import client, clock
 from oidc.conf import ProviderConfig, oidc_settings
@@ -52,7 +53,8 @@ def _provider_or_404(name: str | None) -> Provider:
 
 def sign_in_failed(request: HttpRequest, failure: SignInFailed, provider: str) -> HttpResponse:
     """The one failure page of sign-in: says what happened, offers to try again."""
-    logger.warning("sign-in failed provider=%s reason=%s", provider, failure.reason)
+    if failure.reason != UNKNOWN_STATE:  # anyone's noise: logged at a bounded rate
+        logger.warning("sign-in failed provider=%s reason=%s", provider, failure.reason)
     context = {
         "message": failure.message,
         "reason": failure.reason,
@@ -65,6 +67,7 @@ def sign_in_failed(request: HttpRequest, failure: SignInFailed, provider: str) -
 @never_cache
 @require_GET
 @signs_in_or_out
+@rate_limited("login")
 def login_view(request: HttpRequest) -> HttpResponse:
     next_path = safe_next(request.GET.get("next"))
     if sessions.current(request) is not None:
@@ -98,8 +101,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
     except ProviderError as exc:
         failure = SignInFailed(exc.reason, status=502, next_path=next_path)
     else:
-        login_state.remember(request.session, pending)
-        return HttpResponseRedirect(url)
+        login_state.remember(request, pending)
+        return login_state.write(request, HttpResponseRedirect(url))
     audit.record(Kind.SIGN_IN_FAILED, request, provider=provider.name, reason=failure.reason)
     return sign_in_failed(request, failure, provider.name)
 
@@ -120,12 +123,13 @@ def _choose_provider(
 @never_cache
 @require_GET
 @signs_in_or_out
+@rate_limited("callback")
 def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
     provider = _provider_or_404(provider_name)
     user = authenticate(request, provider=provider)
     if user is None:
         failure = getattr(request, "sign_in_failure", None) or SignInFailed("no_user")
-        return sign_in_failed(request, failure, provider.name)
+        return login_state.write(request, sign_in_failed(request, failure, provider.name))
     sign_in = user.oidc_sign_in
     claims = sign_in.claims
     sessions.start(
@@ -137,7 +141,7 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
         sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
         tokens=sign_in.tokens,
     )
-    return HttpResponseRedirect(sign_in.next)
+    return login_state.write(request, HttpResponseRedirect(sign_in.next))
 
 
 @login_not_required
@@ -176,6 +180,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @json_api
 @signs_in_or_out
+@rate_limited("backchannel")
 def backchannel_logout_view(request: HttpRequest, provider_name: str) -> HttpResponse:
     """OpenID Connect Back-Channel Logout 1.0: end every matching session on every host."""
     try:
@@ -188,7 +193,8 @@ def backchannel_logout_view(request: HttpRequest, provider_name: str) -> HttpRes
     try:
         ended = end_sessions_for_logout_token(provider, raw, request)
     except TokenValidationError as exc:
-        audit.record(Kind.BACKCHANNEL_REJECTED, request, provider=provider.name, reason=exc.reason)
+        # Anyone can post here: logged at a bounded rate, never an audit row per request.
+        log_noise("backchannel_rejected", "provider=%s reason=%s", provider.name, exc.reason)
         return json_error(400, "invalid_request", f"Invalid logout token: {exc.reason}.")
     except ProviderUnavailable:
         return json_error(503, "temporarily_unavailable", "Provider keys are unreachable.")

@@ -16,6 +16,7 @@ from bff.conf import bff_settings
 from bff.decorators import marked
 from bff.exceptions import NotSignedIn, SessionEnded, UpstreamError
 from bff.logging import request_id_var
+from bff.redirects import safe_next
 from oidc.exceptions import ProviderError, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -72,9 +73,9 @@ def provider_unavailable(request: HttpRequest, retry_after: float | None) -> Htt
             retry_after=seconds,
         )
     else:
-        response = render(
-            request, "bff/provider_unavailable.html", {"retry_after": seconds}, status=503
-        )
+        # The link back is built from request data: only ever a same-origin path.
+        context = {"retry_after": seconds, "retry_url": safe_next(request.get_full_path())}
+        response = render(request, "bff/provider_unavailable.html", context, status=503)
     response["Retry-After"] = str(seconds)
     return response
 

@@ -59,6 +59,8 @@ def start(
     """
     previous = _live_record(request.session.get(SESSION_KEY))
     login(request, user)
+    # login() keeps the key when the same user signs in again: a new key on every sign-in.
+    request.session.cycle_key()
     if previous is not None:
         end(previous, Reason.REPLACED, request=request)
     record = TokenSession(

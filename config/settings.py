@@ -7,9 +7,10 @@ the built-in provider on http://localhost:8001 and the demo API on http://127.0.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from bff.conf import DEFAULTS as BFF_DEFAULTS
@@ -22,6 +23,8 @@ if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).
+HTTPS = env.bool("DJANGO_HTTPS", default=not DEBUG)
 # The insecure default only serves development; `check --deploy` flags it (security.W009).
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-development-only-change-me")
 # Rotating SECRET_KEY: the new one above, the old ones here until sessions made with them end.
@@ -43,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "bff.middleware.RequestIDMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,7 +115,8 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
 
 # Sessions: one opaque HttpOnly cookie holding the session id, nothing else.
-SESSION_COOKIE_NAME = "bff_session"
+# Under HTTPS the __Host- prefix pins it to this host: Secure, Path=/, no Domain.
+SESSION_COOKIE_NAME = "__Host-bff_session" if HTTPS else "bff_session"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # With a shared cache (Redis) sessions are read from it and written through to the
@@ -125,8 +131,7 @@ CSRF_USE_SESSIONS = True
 CSRF_FAILURE_VIEW = "pages.views.csrf_failure_view"
 CSRF_COOKIE_NAME = "bff_csrftoken"
 
-# HTTPS hardening: on unless DEBUG; DJANGO_HTTPS=false serves plain http (local test servers).
-HTTPS = env.bool("DJANGO_HTTPS", default=not DEBUG)
+# HTTPS hardening: on unless DEBUG (HTTPS is set at the top).
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
@@ -139,6 +144,20 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Browser features our pages never use.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -178,7 +197,7 @@ def _provider_from_env(prefix: str, **defaults: str) -> dict:
         "client_secret": env(f"{prefix}CLIENT_SECRET", default=defaults.get("client_secret", "")),
         "auth_params": dict(parse_qsl(env(f"{prefix}AUTH_PARAMS", default=""))),
     }
-    for key in ("scopes", "userinfo", "client_auth_method", "display_name"):
+    for key in ("scopes", "userinfo", "client_auth_method", "display_name", "logout_id_token_hint"):
         if f"{prefix}{key.upper()}" in env.ENVIRON:
             provider[key] = env(f"{prefix}{key.upper()}")
     return provider
@@ -200,6 +219,26 @@ elif DEMO_MODE:
     }
 else:
     OIDC_PROVIDERS = {env("OIDC_PROVIDER_NAME", default="oidc"): _provider_from_env("OIDC_")}
+
+# Content-Security-Policy (django-csp): our own scripts, styles and connections only; no
+# inline script. Forms may post to the providers too: sign-out ends with a redirect to the
+# provider's end-session endpoint, which browsers check against form-action.
+_PROVIDER_ORIGINS = sorted(
+    {"{0.scheme}://{0.netloc}".format(urlsplit(p["issuer"])) for p in OIDC_PROVIDERS.values()}
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "form-action": [SELF, *_PROVIDER_ORIGINS],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
 
 _from_env("BFF_REFRESH_BUFFER_SECONDS", env.int)
 _from_env("BFF_TOKEN_ENCRYPTION_KEYS", env.list)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import authenticate, password_validation
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from idp.models import Account, normalize_email
@@ -52,7 +53,10 @@ class LoginForm(forms.Form):
 
 
 class RegistrationForm(forms.ModelForm):
-    """Name, email and one password, checked by Django's password validators."""
+    """Name, email and one password, checked by Django's password validators.
+
+    Nothing it says depends on whether the email already has an account (no enumeration).
+    """
 
     password = forms.CharField(
         label="Password",
@@ -70,14 +74,11 @@ class RegistrationForm(forms.ModelForm):
         }
 
     def clean_email(self) -> str:
-        """Reject an address that already has an account, in any letter case."""
-        email = normalize_email(self.cleaned_data["email"])
-        if Account.objects.filter(email=email).exists():
-            raise forms.ValidationError(
-                "An account with this email address already exists. Sign in instead.",
-                code="duplicate_email",
-            )
-        return email
+        """The address in canonical form; whether it is taken is never a form error."""
+        return normalize_email(self.cleaned_data["email"])
+
+    def validate_unique(self) -> None:
+        """Skip the unique-email check: register() answers a taken email like a free one."""
 
     def _post_clean(self) -> None:
         super()._post_clean()
@@ -89,10 +90,19 @@ class RegistrationForm(forms.ModelForm):
             except forms.ValidationError as error:
                 self.add_error("password", error)
 
-    def save(self, commit: bool = True) -> Account:
-        """Create the account with its password hashed."""
+    def register(self) -> Account | None:
+        """Create the account; None when its email already has one, which stays untouched.
+
+        The password is hashed first in both cases, so the answer takes about as long.
+        """
         account = super().save(commit=False)
         account.set_password(self.cleaned_data["password"])
-        if commit:
-            account.save()
+        try:
+            with transaction.atomic():
+                if Account.objects.filter(email=account.email).exists():
+                    return None
+                account.save()
+        except IntegrityError:
+            # Two submissions raced past the check; the unique index caught the second.
+            return None
         return account

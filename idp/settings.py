@@ -105,6 +105,18 @@ PASSWORD_HASHERS = [
     # Client secrets only (OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"]); see idp/hashers.py.
     "idp.hashers.ClientSecretHasher",
 ]
+# The provider's own cache holds the sign-in throttle's counters. The local-memory default
+# counts per process: with several gunicorn workers or hosts, set a shared cache
+# (redis://host:6379/1, pymemcache://host:11211) so the limits hold across all of them.
+CACHES = {"default": env.cache("IDP_CACHE_URL", default="locmemcache://idp")}
+
+# Sign-in throttle (idp/throttle.py): after this many failed sign-ins within the window, for
+# one account (any letter case, known or not) or from one client IP, further attempts get a
+# 429 with Retry-After for a whole window, without a password check.
+IDP_SIGNIN_MAX_FAILURES_PER_ACCOUNT = env.int("IDP_SIGNIN_MAX_FAILURES_PER_ACCOUNT", default=5)
+IDP_SIGNIN_MAX_FAILURES_PER_IP = env.int("IDP_SIGNIN_MAX_FAILURES_PER_IP", default=20)
+IDP_SIGNIN_FAILURE_WINDOW_SECONDS = env.int("IDP_SIGNIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+
 LOGIN_URL = "idp:login"
 LOGIN_REDIRECT_URL = "idp:home"
 LOGOUT_REDIRECT_URL = "idp:home"

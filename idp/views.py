@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -20,6 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 from oauth2_provider import views as oauth2_views
 
+from idp import throttle
 from idp.forms import LoginForm, RegistrationForm
 
 
@@ -42,16 +45,48 @@ def safe_next(request: HttpRequest, default: str = "/") -> str:
     return target if allowed else default
 
 
+def throttled(request: HttpRequest, seconds: int) -> HttpResponse:
+    """429 with Retry-After, and a page that says when to try again."""
+    context = {
+        "seconds": seconds,
+        "minutes": math.ceil(seconds / 60),
+        "retry_at": timezone.now() + timedelta(seconds=seconds),
+        "next": safe_next(request, default=""),
+    }
+    response = render(request, "idp/throttled.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 class LoginView(auth_views.LoginView):
-    """Email + password sign-in; `?next=` brings the person back (to /o/authorize/...)."""
+    """Email + password sign-in; `?next=` brings the person back (to /o/authorize/...).
+
+    Failed sign-ins are counted by idp.throttle (through user_login_failed); once an account
+    or a client IP has too many, the password is not even checked.
+    """
 
     form_class = LoginForm
     template_name = "idp/login.html"
 
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        wait = throttle.retry_after(request, request.POST.get("email"))
+        if wait:
+            return throttled(request, wait)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["registered"] = "registered" in self.request.GET
+        return context
+
 
 @method_decorator([sensitive_post_parameters("password"), csrf_protect, never_cache], "dispatch")
 class RegisterView(FormView):
-    """Create an account, sign it in, and continue to `next` (prompt=create comes back here)."""
+    """Create an account, then send the person to sign in and on to `next`.
+
+    A taken email gets the very same answer (and the account is left alone), so the page
+    cannot be used to find out who has an account. That is also why nobody is signed in here.
+    """
 
     form_class = RegistrationForm
     template_name = "idp/register.html"
@@ -62,15 +97,11 @@ class RegisterView(FormView):
         return context
 
     def form_valid(self, form: RegistrationForm) -> HttpResponse:
-        try:
-            with transaction.atomic():
-                account = form.save()
-        except IntegrityError:
-            # Two submissions raced past clean_email(); the unique index caught the second.
-            form.add_error("email", "An account with this email address already exists.")
-            return self.form_invalid(form)
-        login(self.request, account, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect(safe_next(self.request))
+        form.register()
+        query = {"registered": "1"}
+        if next_url := safe_next(self.request, default=""):
+            query["next"] = next_url
+        return redirect(f"{reverse('idp:login')}?{urlencode(query)}")
 
 
 def add_iss(uri: str, issuer: str) -> str:

@@ -183,7 +183,12 @@ def userinfo(provider: Provider, access_token: str) -> dict[str, Any] | None:
 def end_session_url(
     provider: Provider, *, id_token: str, post_logout_redirect_uri: str, state: str
 ) -> str | None:
-    """RP-initiated logout URL, or None when the provider has no end_session_endpoint."""
+    """RP-initiated logout URL, or None when the provider has no end_session_endpoint.
+
+    It names the client with `client_id` (RP-Initiated Logout 1.0, 2). The ID token goes as
+    `id_token_hint` only for providers configured to need it (logout_id_token_hint): it
+    carries the person's name and email into the browser's history.
+    """
     try:
         endpoint = provider.endpoint("end_session_endpoint")
     except (ProviderUnavailable, ProviderError):
@@ -195,7 +200,7 @@ def end_session_url(
         "post_logout_redirect_uri": post_logout_redirect_uri,
         "state": state,
     }
-    if id_token:
+    if id_token and provider.config.logout_id_token_hint:
         params["id_token_hint"] = id_token
     return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 

@@ -73,6 +73,8 @@ class ProviderConfig:
     def label(self) -> str:
         return self.display_name or self.name
 
+    # Send the ID token as id_token_hint at sign-out (Okta needs it; most take client_id).
+    logout_id_token_hint: bool = False
     # Where the provider sends the browser after RP-initiated logout; empty: our "/".
     post_logout_redirect_uri: str = ""
 
@@ -132,8 +134,15 @@ def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
         userinfo=userinfo,
         client_auth_method=auth_method,
         display_name=raw.get("display_name") or "",
+        logout_id_token_hint=_flag(raw.get("logout_id_token_hint", False)),
         post_logout_redirect_uri=raw.get("post_logout_redirect_uri", ""),
     )
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 oidc_settings = OIDCSettings(DEFAULTS)

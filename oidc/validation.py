@@ -40,7 +40,7 @@ def verify_signature(
     except jwt.PyJWTError as exc:
         raise TokenValidationError("malformed JWT header") from exc
     alg = header.get("alg")
-    if alg not in provider.signing_algorithms(metadata_field):
+    if not isinstance(alg, str) or alg not in provider.signing_algorithms(metadata_field):
         raise TokenValidationError(f"algorithm {alg!r} not allowed")
     if "crit" in header:
         raise TokenValidationError("unsupported critical header")
@@ -74,8 +74,9 @@ def verify_signature(
 
 
 def _number(claims: dict[str, Any], name: str) -> float:
+    """A numeric date claim: a finite number (JSON allows neither NaN nor Infinity)."""
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise TokenValidationError(f"{name} missing or not a number")
     return float(value)
 
@@ -159,7 +160,10 @@ def validate_logout_token(raw: str, provider: Provider, *, now: float) -> dict[s
     except jwt.PyJWTError as exc:
         raise TokenValidationError("malformed JWT header") from exc
     # 2.4 recommends typ logout+jwt; tokens without it are allowed, other types are not.
-    if typ is not None and str(typ).lower() not in ("logout+jwt", "application/logout+jwt", "jwt"):
+    if typ is not None and (
+        not isinstance(typ, str)
+        or typ.lower() not in ("logout+jwt", "application/logout+jwt", "jwt")
+    ):
         raise TokenValidationError("wrong token type")
     # Posted by anyone: its kids spend a budget of their own and never bypass the limit.
     claims = verify_signature(

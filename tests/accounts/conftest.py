@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
@@ -137,4 +138,6 @@ def assert_sign_in_rejected(
     assert not TokenSession.objects.live().exists()
     assert hostile.calls["userinfo"] == 0
     if reason is not None:
-        assert reason in failure_reasons(), failure_reasons()
+        assert f"<code>{html.escape(reason)}</code>" in response.text
+        if reason != "unknown_state":  # anyone's noise: logged, not audited
+            assert reason in failure_reasons(), failure_reasons()

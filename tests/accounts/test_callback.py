@@ -8,6 +8,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.sessions.models import Session
 
 from accounts.models import AuditEvent
 from bff.models import TokenSession
@@ -34,7 +35,7 @@ def test_replayed_callback_is_rejected(hostile, bff, browser):
     replay = browser.get(callback_url, allow_redirects=False)
     assert replay.status_code == 400
     assert "expired or was already used" in replay.text
-    assert "unknown_state" in failure_reasons()
+    assert "<code>unknown_state</code>" in replay.text
     assert hostile.calls["token"] == 1  # the code was never sent again
     assert list(TokenSession.objects.live()) == [first]
 
@@ -294,17 +295,30 @@ def test_expired_pending_sign_in_is_rejected(hostile, bff, browser, settings):
     assert hostile.calls["token"] == 0
 
 
-def test_sign_in_rotates_the_session_cookie(hostile, bff, browser):
+def test_starting_a_sign_in_makes_no_session_and_signing_in_sets_one(hostile, bff, browser):
     callback_url = authorize(browser, start_sign_in(browser, bff))
-    before = browser.cookies.get("bff_session", domain="127.0.0.1")
-    assert before
+    assert browser.cookies.get("bff_session", domain="127.0.0.1") is None
+    assert not Session.objects.exists()
     response = browser.get(callback_url, allow_redirects=False)
     assert response.status_code == 302
-    after = browser.cookies.get("bff_session", domain="127.0.0.1")
-    assert after and after != before
-    set_cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in set_cookie
-    assert "SameSite=Lax" in set_cookie
+    assert browser.cookies.get("bff_session", domain="127.0.0.1")
+    assert [c.name for c in browser.cookies] == ["bff_session"]  # the sign-in cookie is gone
+    (session_cookie,) = [
+        c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith("bff_session=")
+    ]
+    assert "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie
+
+
+def test_signing_in_again_as_the_same_user_rotates_the_session_key(hostile, bff, browser):
+    started = start_sign_in(browser, bff)  # tab one starts signing in
+    assert sign_in(browser, bff).status_code == 302  # tab two signs in meanwhile
+    first = browser.cookies.get("bff_session", domain="127.0.0.1")
+    callback_url = authorize(browser, started)  # tab one's sign-in finishes: the same user
+    assert browser.get(callback_url, allow_redirects=False).status_code == 302
+    second = browser.cookies.get("bff_session", domain="127.0.0.1")
+    assert second and second != first
+    assert not Session.objects.filter(session_key=first).exists()
+    assert signed_in(browser, bff)
 
 
 def test_no_code_token_or_secret_reaches_the_logs(hostile, bff, new_browser, caplog):

@@ -35,6 +35,19 @@ def assert_signed_out(browser, bff, record: TokenSession) -> None:
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGN_OUT, user=record.user).exists()
 
 
+def test_sign_out_sends_the_id_token_hint_where_the_provider_needs_it(
+    hostile, bff, browser, settings
+):
+    settings.OIDC_PROVIDERS = {
+        "hostile": {**settings.OIDC_PROVIDERS["hostile"], "logout_id_token_hint": "true"}
+    }
+    assert sign_in(browser, bff).status_code == 302
+    response = post_logout(browser, bff)
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["id_token_hint"] == [hostile.issued[-1]["id_token"]]
+    assert query["client_id"] == [hostile.client_id]
+
+
 def test_sign_out_revokes_and_sends_the_browser_to_end_session(hostile, bff, browser):
     assert sign_in(browser, bff).status_code == 302
     record = TokenSession.objects.live().get()
@@ -48,7 +61,7 @@ def test_sign_out_revokes_and_sends_the_browser_to_end_session(hostile, bff, bro
         "end_session"
     )
     query = {k: v[0] for k, v in parse_qs(location.query).items()}
-    assert query["id_token_hint"] == issued["id_token"]
+    assert "id_token_hint" not in query  # the name and email stay out of the history
     assert query["post_logout_redirect_uri"] == f"{bff}/"
     assert len(query["state"]) >= 22
     assert query["client_id"] == hostile.client_id

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import html
+import re
+from urllib.parse import urlsplit
 
-from accounts.redirects import safe_next
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from bff.redirects import safe_next
+from bff.responses import provider_unavailable
 from tests.accounts.conftest import csrf_token, sign_in
 from tests.support.hostile_provider import DELETE
 
@@ -97,3 +103,50 @@ def test_sign_out_without_end_session_endpoint_keeps_a_same_origin_next(hostile,
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/items?x=1"
+
+
+LINK = re.compile(r'(?:href|action)="([^"]*)"')
+
+
+def assert_links_stay_on_site(page: str) -> None:
+    """Every link and form target of a page is a same-origin path."""
+    links = [html.unescape(link) for link in LINK.findall(page)]
+    assert links
+    for link in links:
+        parts = urlsplit(link)
+        assert link.startswith("/") and not link.startswith(("//", "/\\")), link
+        assert not parts.scheme and not parts.netloc, link
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("candidate", HOSTILE_NEXT)
+def test_the_provider_unavailable_page_links_back_only_on_site(rf, candidate):
+    """The "Try again" link is built from the requested path."""
+    request = rf.get("/")
+    request.path = request.path_info = candidate
+    request.user = AnonymousUser()
+    response = provider_unavailable(request, 5)
+    assert response.status_code == 503
+    assert_links_stay_on_site(response.content.decode())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("candidate", HOSTILE_NEXT[:8])
+def test_the_sign_in_failure_page_links_back_only_on_site(hostile, bff, browser, candidate):
+    hostile.fail("token", 400)
+    response = sign_in(browser, bff, next_path=candidate)
+    assert response.status_code == 502
+    assert_links_stay_on_site(response.text)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("candidate", HOSTILE_NEXT[:8])
+def test_the_provider_chooser_links_only_on_site(hostile, bff, browser, settings, candidate):
+    settings.OIDC_PROVIDERS = {
+        **settings.OIDC_PROVIDERS,
+        "other": {**settings.OIDC_PROVIDERS["hostile"], "display_name": "Other"},
+    }
+    response = browser.get(f"{bff}/auth/login", params={"next": candidate})
+    assert response.status_code == 200
+    assert_links_stay_on_site(response.text)
+    assert "next=%2F&" in response.text or response.text.count('next=%2F"') == 2

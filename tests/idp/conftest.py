@@ -1,4 +1,4 @@
-"""Real provider servers for the provider's tests: one default, two with short grace periods."""
+"""Real provider servers for the provider's tests: one default, others with changed settings."""
 
 from __future__ import annotations
 
@@ -49,6 +49,39 @@ def idp_grace0(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         IDP_REFRESH_GRACE_SECONDS="0",
         IDP_REFRESH_TOKEN_SECONDS="3",
         IDP_ACCESS_TOKEN_SECONDS="60",
+    )
+
+
+@pytest.fixture(scope="session")
+def idp_account_throttle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A provider that throttles an account after 3 failed sign-ins (per IP: practically never)."""
+    yield from _provider(
+        tmp_path_factory,
+        "idp-account-throttle",
+        IDP_SIGNIN_MAX_FAILURES_PER_ACCOUNT="3",
+        IDP_SIGNIN_MAX_FAILURES_PER_IP="1000",
+    )
+
+
+@pytest.fixture(scope="session")
+def idp_ip_throttle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A provider that throttles a client IP after 4 failed sign-ins, whichever the accounts."""
+    yield from _provider(
+        tmp_path_factory,
+        "idp-ip-throttle",
+        IDP_SIGNIN_MAX_FAILURES_PER_ACCOUNT="1000",
+        IDP_SIGNIN_MAX_FAILURES_PER_IP="4",
+    )
+
+
+@pytest.fixture(scope="session")
+def idp_short_throttle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A provider that throttles an account after 2 failed sign-ins, for 3 seconds."""
+    yield from _provider(
+        tmp_path_factory,
+        "idp-short-throttle",
+        IDP_SIGNIN_MAX_FAILURES_PER_ACCOUNT="2",
+        IDP_SIGNIN_FAILURE_WINDOW_SECONDS="3",
     )
 
 

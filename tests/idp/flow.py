@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import requests
 
-from tests.support.idp import provider_sign_in
+from tests.support.idp import find_form, provider_sign_in
 from tests.support.servers import Server
 
 CLIENT_ID = "bff-test"
@@ -36,6 +37,28 @@ def pkce_pair() -> tuple[str, str]:
 def query_params(url: str) -> dict[str, str]:
     """The query parameters of a URL, one value each."""
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def unique_email() -> str:
+    """An address no account has yet."""
+    return f"user-{secrets.token_hex(4)}@example.com"
+
+
+def password_sign_in(
+    browser: requests.Session, idp: Server, email: str, password: str
+) -> requests.Response:
+    """Submit the provider's sign-in form; return the POST's response, not followed."""
+    page = browser.get(f"{idp.url}/accounts/login/", timeout=10)
+    action, fields = find_form(page, "password")
+    fields.update({"email": email, "password": password})
+    return browser.post(action, data=fields, allow_redirects=False, timeout=30)
+
+
+def signed_in_as(browser: requests.Session, idp: Server) -> str | None:
+    """The name the provider's home page shows for this browser, None when signed out."""
+    page = browser.get(f"{idp.url}/", timeout=10).text
+    match = re.search(r"signed in as <strong>(.*?)</strong>", page)
+    return match.group(1) if match else None
 
 
 @dataclass

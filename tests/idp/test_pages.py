@@ -2,40 +2,59 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from tests.idp.flow import EMAIL, PASSWORD, REDIRECT_URI, Client, pkce_pair, query_params
+from tests.idp.flow import (
+    EMAIL,
+    NAME,
+    PASSWORD,
+    REDIRECT_URI,
+    Client,
+    password_sign_in,
+    pkce_pair,
+    query_params,
+    signed_in_as,
+    unique_email,
+)
 from tests.support.idp import find_form, register
 from tests.support.servers import Server
 
-
-def unique_email() -> str:
-    return f"user-{secrets.token_hex(4)}@example.com"
+READY = "If this email can be used, your account is ready"
 
 
-def signed_in_as(browser: requests.Session, idp: Server) -> str | None:
-    page = browser.get(f"{idp.url}/", timeout=10).text
-    match = re.search(r"signed in as <strong>(.*?)</strong>", page)
-    return match.group(1) if match else None
-
-
-def test_register_creates_a_signed_in_account(idp: Server) -> None:
+def test_register_creates_an_account_that_can_sign_in(idp: Server) -> None:
     browser = requests.Session()
-    response = register(browser, idp.url, "Bob Builder", unique_email(), "a long enough passphrase")
+    email = unique_email()
+    response = register(browser, idp.url, "Bob Builder", email, "a long enough passphrase")
     assert response.status_code == 302, response.text
+    page = browser.get(urljoin(response.url, response.headers["Location"]), timeout=10)
+    assert READY in page.text
+    assert password_sign_in(browser, idp, email, "a long enough passphrase").status_code == 302
     assert signed_in_as(browser, idp) == "Bob Builder"
 
 
-def test_register_with_a_taken_email_shows_a_clear_error(idp: Server) -> None:
-    response = register(
-        requests.Session(), idp.url, "Someone Else", EMAIL.upper(), "another long passphrase"
-    )
-    assert response.status_code == 200
-    assert "An account with this email address already exists" in response.text
+def test_register_answers_a_taken_email_as_it_answers_a_new_one(idp: Server) -> None:
+    new = register(requests.Session(), idp.url, "Frank", unique_email(), "a long passphrase")
+    for taken in (EMAIL, EMAIL.upper(), f"  {EMAIL.title()} "):
+        response = register(requests.Session(), idp.url, "Mallory", taken, "another passphrase")
+        assert response.status_code == new.status_code, response.text
+        assert response.headers.get("Location") == new.headers.get("Location")
+        assert response.text == new.text
+        assert sorted(response.cookies.keys()) == sorted(new.cookies.keys())
+        assert "already exists" not in response.text
+
+
+def test_register_with_a_taken_email_leaves_the_account_alone(idp: Server) -> None:
+    visitor = requests.Session()
+    register(visitor, idp.url, "Mallory", f" {EMAIL.upper()}", "mallory's own passphrase")
+    assert signed_in_as(visitor, idp) is None
+    rejected = password_sign_in(requests.Session(), idp, EMAIL, "mallory's own passphrase")
+    assert rejected.status_code == 200
+    owner = requests.Session()
+    assert password_sign_in(owner, idp, EMAIL, PASSWORD).status_code == 302
+    assert signed_in_as(owner, idp) == NAME
 
 
 def test_register_validates_the_password(idp: Server) -> None:
@@ -54,10 +73,7 @@ def test_registered_person_can_sign_in_through_the_code_flow(idp: Server) -> Non
     assert register(requests.Session(), idp.url, "Dan", email, password).status_code == 302
     client = Client(idp)
     browser = requests.Session()
-    login = browser.get(f"{idp.url}/accounts/login/", timeout=10)
-    action, fields = find_form(login, "password")
-    fields.update({"email": email, "password": password})
-    assert browser.post(action, data=fields, allow_redirects=False).status_code == 302
+    assert password_sign_in(browser, idp, email, password).status_code == 302
     tokens = client.sign_in(browser)
     assert client.verify_access_token(tokens["access_token"])["email"] == email
 
@@ -82,10 +98,7 @@ def test_login_page_has_email_and_password_fields(idp: Server) -> None:
 
 def test_wrong_password_is_rejected_with_a_message(idp: Server) -> None:
     browser = requests.Session()
-    page = browser.get(f"{idp.url}/accounts/login/", timeout=10)
-    action, fields = find_form(page, "password")
-    fields.update({"email": EMAIL, "password": "wrong password"})
-    response = browser.post(action, data=fields, allow_redirects=False)
+    response = password_sign_in(browser, idp, EMAIL, "wrong password")
     assert response.status_code == 200
     assert "That email and password do not match an account." in response.text
     assert signed_in_as(browser, idp) is None
@@ -118,11 +131,8 @@ def test_login_without_csrf_token_is_refused(idp: Server) -> None:
 
 def test_logout_is_post_only_and_ends_the_provider_session(idp: Server) -> None:
     browser = requests.Session()
-    page = browser.get(f"{idp.url}/accounts/login/", timeout=10)
-    action, fields = find_form(page, "password")
-    fields.update({"email": EMAIL, "password": PASSWORD})
-    browser.post(action, data=fields, allow_redirects=False)
-    assert signed_in_as(browser, idp) == "Alice Example"
+    password_sign_in(browser, idp, EMAIL, PASSWORD)
+    assert signed_in_as(browser, idp) == NAME
 
     assert browser.get(f"{idp.url}/accounts/logout/", allow_redirects=False).status_code == 405
     home = browser.get(f"{idp.url}/", timeout=10)
@@ -132,7 +142,7 @@ def test_logout_is_post_only_and_ends_the_provider_session(idp: Server) -> None:
     assert signed_in_as(browser, idp) is None
 
 
-def test_prompt_create_registers_then_continues_the_sign_in(fresh_client: Client) -> None:
+def test_prompt_create_registers_then_signs_in_and_continues(fresh_client: Client) -> None:
     client, browser = fresh_client, fresh_client.browser
     _verifier, challenge = pkce_pair()
     url = client.authorize_url(
@@ -148,9 +158,18 @@ def test_prompt_create_registers_then_continues_the_sign_in(fresh_client: Client
     fields.update({"name": "Erin", "email": email, "password": "a fine long passphrase"})
     response = browser.post(action, data=fields, allow_redirects=False)
     assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/accounts/login/"
+
+    # The new account signs in like any other; `next` carries the flow through.
+    page = browser.get(urljoin(url, response.headers["Location"]), timeout=10)
+    assert READY in page.text
+    action, fields = find_form(page, "password")
+    fields.update({"email": email, "password": "a fine long passphrase"})
+    response = browser.post(action, data=fields, allow_redirects=False)
+    assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/o/authorize/"
 
-    response = browser.get(response.headers["Location"], allow_redirects=False, timeout=10)
+    response = browser.get(urljoin(url, response.headers["Location"]), allow_redirects=False)
     assert response.headers["Location"].startswith(REDIRECT_URI + "?")
     assert "code" in query_params(response.headers["Location"])
 

@@ -147,8 +147,9 @@ def register(
 ) -> requests.Response:
     """Fill in the provider's registration form; return the POST's response, not followed.
 
-    302 on success (the new account is then signed in at the provider); 200 with the form
-    and its errors otherwise.
+    302 to the sign-in page once the form is valid, whether the email was new (the account
+    then exists, not yet signed in) or already had an account (left untouched): the
+    provider answers both alike. 200 with the form and its errors otherwise.
     """
     page = browser.get(urljoin(idp_url.rstrip("/") + "/", "accounts/register/"))
     page.raise_for_status()
