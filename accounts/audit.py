@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.models import AuditEvent
+from bff.addresses import client_address
 
 logger = logging.getLogger("accounts.audit")
 
@@ -27,7 +28,7 @@ def record(
         user=user,
         provider=provider,
         reason=reason[:255],
-        ip_address=request.META.get("REMOTE_ADDR") if request else None,
+        ip_address=(client_address(request) or None) if request else None,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512] if request else "",
     )
     logger.info(

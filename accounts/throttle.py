@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from accounts.conf import accounts_settings
+from bff.addresses import client_address
 from bff.responses import error
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
@@ -26,18 +27,13 @@ logger = logging.getLogger("accounts.noise")
 NOISE_LINES_PER_MINUTE = 10
 
 
-def client_address(request: HttpRequest) -> str:
-    """The client as this server sees it (a trusted proxy in front sets REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def over_limit(request: HttpRequest, scope: str) -> int | None:
     """Count this request in `scope` for its client; the seconds to wait when it is over
     the limit (ACCOUNTS_RATE_LIMITS), else None. A cache that fails lets it through."""
     count, window = accounts_settings.ACCOUNTS_RATE_LIMITS[scope]
     now = time.time()
     started = math.floor(now / window) * window
-    key = f"accounts:rate:{scope}:{client_address(request)}:{started}"
+    key = f"accounts:rate:{scope}:{client_address(request) or 'unknown'}:{started}"
     try:
         cache.add(key, 0, timeout=window + 1)
         seen = cache.incr(key)

@@ -50,3 +50,18 @@ def check_lock_backend(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_trusted_proxies(app_configs, **kwargs):
+    if settings.SECURE_PROXY_SSL_HEADER and not bff_settings.BFF_TRUSTED_PROXIES:
+        return [
+            Warning(
+                "DJANGO_BEHIND_PROXY is on but no proxy is trusted.",
+                hint="Set BFF_TRUSTED_PROXIES to the proxy's addresses or networks; outside "
+                "gunicorn (config/gunicorn.conf.py) X-Forwarded-Proto is then believed from "
+                "any peer.",
+                id="bff.W003",
+            )
+        ]
+    return []

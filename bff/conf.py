@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # URL names under which an address with no view still gets JSON errors (views marked
     # @json_api always do).
     "BFF_JSON_URL_NAMES": ("api", "accounts:session"),
+    # The proxies in front (addresses or networks, e.g. "10.0.0.0/8") whose X-Forwarded-For
+    # names the client; empty: nobody's, the client is REMOTE_ADDR. Set it only behind a proxy.
+    "BFF_TRUSTED_PROXIES": (),
     # Paths the token middleware never touches.
     "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/favicon.ico"),
 }

@@ -5,7 +5,9 @@
 
 Routing, the path checks and the forwarded URL all come from the raw request target (the
 path as the client sent it, still percent-encoded), so what was checked is what the
-upstream receives. Bodies stream both ways; the token never leaves the server.
+upstream receives. Bodies stream both ways; the token never leaves the server. What comes
+back may not widen what the browser allows on our origin: no CORS or Clear-Site-Data from an
+upstream, and a Location only when it points back into the same upstream, as /api/<name>/...
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import string
 import time
 from collections.abc import Iterator, Mapping
 from typing import Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus, urljoin, urlsplit
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from bff.addresses import client_address
 from bff.bearer import bearer_for
 from bff.decorators import json_api
+from bff.exceptions import UpstreamError
 from bff.logging import request_id_var
 from bff.responses import HANDLED, error_response, json_error
 from bff.transport import SAFE_METHODS, Body, UpstreamResponse, call_with_refresh, exchange
@@ -73,8 +77,14 @@ FORWARDED_REQUEST_PREFIXES = ("accept", "if-")
 # Content headers describe a body; without one they are dropped (wsgiref invents a
 # Content-Type for every request).
 BODY_HEADERS = frozenset({"content-encoding", "content-language", "content-type"})
-# Cookies are the BFF's alone; the server in front of Django writes its own Date and Server.
-DROPPED_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2", "date", "server"})
+# Cookies are the BFF's alone, and so is the decision to clear the browser's data; the server
+# in front of Django writes its own Date and Server. Location is checked and rewritten apart.
+DROPPED_RESPONSE_HEADERS = frozenset(
+    {"set-cookie", "set-cookie2", "clear-site-data", "date", "server", "location"}
+)
+# The BFF is same-origin: CORS from an upstream would let other sites read our answers.
+DROPPED_RESPONSE_PREFIXES = ("access-control-",)
+REDIRECT_STATUSES = range(300, 400)
 
 # RFC 3986 path characters (unreserved, sub-delims, ":", "/" and "%" escapes) except "@".
 _PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:/%")
@@ -88,6 +98,13 @@ _BAD_QUERY = re.compile(r"[^\x21-\x7e]|#")
 _ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*")
 # Re-encoding a decoded path keeps RFC 3986 path characters; "%" itself becomes %25.
 _REENCODE_SAFE = "/:@!$&'()*+,;=~"
+# A query parameter is named by what comes before "=", between "&" or ";" (some servers split
+# on both); PHP reads " " and "." in a name as "_", and "name[]" as name.
+_QUERY_SEPARATORS = re.compile(r"[&;]")
+_NAME_AS_UNDERSCORE = re.compile(r"[ .]")
+# A Location relayed at all is printable ASCII without spaces.
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Refused(Exception):
@@ -154,6 +171,23 @@ def unsafe_path_reason(raw_path: str) -> str | None:
     return None
 
 
+def token_in_query(raw_query: str) -> bool:
+    """The raw query names access_token however spelled (access%5Ftoken, ACCESS_TOKEN, ...).
+
+    RFC 6750 2.3 lets a client send its token there; a browser behind the BFF has none to
+    send, and a token in a URL ends up in logs and Referer headers.
+    """
+    for part in _QUERY_SEPARATORS.split(raw_query):
+        name = part.partition("=")[0]
+        # Decoded until it stops changing: an upstream may decode twice (%255F).
+        while (decoded := unquote_plus(name, encoding="latin-1")) != name:
+            name = decoded
+        name = name.strip().lower().partition("[")[0]
+        if _NAME_AS_UNDERSCORE.sub("_", name) == "access_token":
+            return True
+    return False
+
+
 def resolve(request: HttpRequest, raw_path: str, raw_query: str) -> tuple[Upstream, str]:
     """The upstream for this call and the URL to send it to; Refused when there is none."""
     prefix = reverse("api")  # with the script prefix: /api/, or /app/api/ when mounted there
@@ -166,6 +200,8 @@ def resolve(request: HttpRequest, raw_path: str, raw_query: str) -> tuple[Upstre
         raise Refused(400, "unsafe_path", f"The path is refused: it contains {reason}.")
     if _BAD_QUERY.search(raw_query):
         raise Refused(400, "unsafe_query", "The query string is refused.")
+    if token_in_query(raw_query):
+        raise Refused(400, "token_in_query", "A token in the query string is refused.")
     name, slash, path = rest.partition("/")
     upstream = upstreams().get(name)
     # /api/graphql has no sub-paths; every other upstream is addressed as /api/<name>/...
@@ -213,10 +249,8 @@ def forwarded_request_headers(request: HttpRequest, *, has_body: bool) -> dict[s
             continue
         if lower in FORWARDED_REQUEST_HEADERS or lower.startswith(FORWARDED_REQUEST_PREFIXES):
             headers[name] = value
-    # Appended, as proxies do: the last address is the one this server saw.
-    remote = request.META.get("REMOTE_ADDR", "")
-    before = request.headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{before}, {remote}" if before else remote
+    # Replaced, never extended: what a client says of itself is not passed on as a fact.
+    headers["X-Forwarded-For"] = client_address(request)
     headers["X-Forwarded-Proto"] = request.scheme
     headers["X-Forwarded-Host"] = request.get_host()
     headers["X-Request-ID"] = getattr(request, "request_id", None) or request_id_var.get()
@@ -231,8 +265,54 @@ def relayed_response_headers(headers: Mapping[str, str]) -> list[tuple[str, str]
         for name, value in headers.items()
         if (lower := name.lower()) not in HOP_BY_HOP
         and lower not in DROPPED_RESPONSE_HEADERS
+        and not lower.startswith(DROPPED_RESPONSE_PREFIXES)
         and lower not in named
     ]
+
+
+def relayed_location(location: str, upstream: Upstream, url: str) -> str | None:
+    """The upstream's Location as the same place under /api/<name>/ on our origin; None when
+    it points anywhere else: another origin, outside the upstream's base, a path or query
+    the gateway would refuse.
+
+    `url` is what the call was sent to, which a relative Location is resolved against.
+    """
+    if not _PRINTABLE.fullmatch(location):
+        return None
+    try:
+        target = urlsplit(urljoin(url, location))
+        base = urlsplit(upstream.url)
+        if (
+            target.scheme != base.scheme
+            or target.username is not None
+            or target.password is not None
+            or target.hostname != base.hostname
+            or (target.port or _DEFAULT_PORTS.get(target.scheme))
+            != (base.port or _DEFAULT_PORTS.get(base.scheme))
+        ):
+            return None
+    except ValueError:  # a port that is not a number
+        return None
+    prefix = reverse("api")
+    if upstream.name == GRAPHQL:
+        # /api/graphql is the upstream's URL exactly, with no sub-paths.
+        if (target.path or "/") != (base.path or "/"):
+            return None
+        rewritten = prefix + GRAPHQL
+    else:
+        if not target.path.startswith(base.path + "/"):
+            return None
+        rest = target.path[len(base.path) + 1 :]
+        if unsafe_path_reason(rest) is not None:
+            return None
+        rewritten = f"{prefix}{upstream.name}/{rest}"
+    if token_in_query(target.query):
+        return None
+    if target.query:
+        rewritten += "?" + target.query
+    if target.fragment:
+        rewritten += "#" + target.fragment
+    return rewritten
 
 
 # --- Bodies ----------------------------------------------------------------------------------
@@ -309,12 +389,28 @@ def small_body_length(upstream_response: UpstreamResponse, method: str) -> int |
     return int(length) if int(length) <= SMALL_BODY_BYTES else None
 
 
-def relay(upstream_response: UpstreamResponse, upstream: Upstream, method: str) -> HttpResponse:
+def relay(
+    upstream_response: UpstreamResponse, upstream: Upstream, method: str, url: str
+) -> HttpResponse:
     """The browser's response: the upstream's status, its relayable headers, its body.
 
-    A small body with a Content-Length is read whole and sent with its length (one write, no
-    chunked framing); any other body streams as it arrives.
+    A redirect elsewhere than into the same upstream is refused (502); on any other status
+    such a Location is dropped. A small body with a Content-Length is read whole and sent
+    with its length (one write, no chunked framing); any other body streams as it arrives.
     """
+    location = upstream_response.headers.get("Location")
+    if location is not None:
+        location = relayed_location(location, upstream, url)
+        if location is None and upstream_response.status_code in REDIRECT_STATUSES:
+            upstream_response.close()
+            logger.warning(
+                "upstream=%s redirect refused status=%s",
+                upstream.name,
+                upstream_response.status_code,
+            )
+            raise UpstreamError(
+                502, "upstream_redirect_refused", "The upstream API redirected elsewhere."
+            )
     if small_body_length(upstream_response, method) is not None:
         content = upstream_response.read_all(decode=False)
         response: HttpResponse = HttpResponse(content, status=upstream_response.status_code)
@@ -325,6 +421,8 @@ def relay(upstream_response: UpstreamResponse, upstream: Upstream, method: str) 
     del response["Content-Type"]
     for name, value in relayed_response_headers(upstream_response.headers):
         response[name] = value
+    if location is not None:
+        response["Location"] = location
     return response
 
 
@@ -367,7 +465,7 @@ def forward(request: HttpRequest) -> HttpResponse:
         upstream_response.status_code,
         (time.monotonic() - started) * 1000,
     )
-    return relay(upstream_response, upstream, method)
+    return relay(upstream_response, upstream, method, url)
 
 
 @csrf_exempt  # The gateway has its own rule (check_caller): X-CSRF plus same origin.

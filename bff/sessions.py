@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from bff import record_cache
+from bff.addresses import client_address
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout, SessionEnded, TokensUnreadable
 from bff.locks import get_lock
@@ -31,10 +32,6 @@ logger = logging.getLogger(__name__)
 
 SESSION_KEY = "bff_token_session"
 Reason = TokenSession.EndReason
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def current(request: HttpRequest) -> TokenSession | None:
@@ -70,7 +67,7 @@ def start(
         subject=subject,
         sid=sid,
         last_seen_at=clock.now_datetime(),
-        ip_address=client_ip(request),
+        ip_address=client_address(request) or None,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
     )
     record.set_tokens(tokens)

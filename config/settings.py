@@ -139,9 +139,11 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=HTTPS)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", default=False) else None
-)
+# Behind a TLS-terminating proxy: its X-Forwarded-Proto says https and its X-Forwarded-For
+# names the client, believed from BFF_TRUSTED_PROXIES only (config/gunicorn.conf.py reads the
+# same two variables and drops those headers from every other peer).
+BEHIND_PROXY = env.bool("DJANGO_BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Browser features our pages never use.
@@ -247,6 +249,8 @@ _from_env("BFF_LOCK_REDIS_URL")
 _from_env("BFF_SESSION_MAX_AGE_SECONDS", env.int)
 _from_env("BFF_SESSION_IDLE_SECONDS", env.int)
 _from_env("BFF_PUBLIC_URL")
+if BEHIND_PROXY:
+    _from_env("BFF_TRUSTED_PROXIES", env.list)
 # The session cookie lasts as long as the longest a session may live.
 SESSION_COOKIE_AGE = globals().get(
     "BFF_SESSION_MAX_AGE_SECONDS", BFF_DEFAULTS["BFF_SESSION_MAX_AGE_SECONDS"]

@@ -126,7 +126,8 @@ def test_upstream_receives_the_bearer_and_none_of_the_browsers_credentials(echo,
     assert headers["host"] == f"127.0.0.1:{echo.port}"
     assert headers["accept-language"] == "fr"
     assert headers["if-none-match"] == '"v1"'
-    assert headers["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    # Only the address the BFF saw: what the browser claims is not passed on.
+    assert headers["x-forwarded-for"] == "127.0.0.1"
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-host"] == wired.bff.removeprefix("http://")
     assert headers["x-request-id"] == "req-0001-from-browser"
@@ -168,10 +169,20 @@ def test_upstream_set_cookie_is_dropped_and_other_headers_kept(echo, user, wired
     assert "cookie" not in echo.seen[1]["headers"]
 
 
-def test_upstream_redirect_is_passed_back_not_followed(echo, user, wired):
-    response = user.get(f"{wired.bff}/api/echo/redirect", allow_redirects=False)
+def test_upstream_redirect_is_passed_back_not_followed(echo, user, wired, settings):
+    # The echo redirects to /elsewhere: inside an upstream based at its root, it is passed
+    # back as the same place under /api/.
+    settings.BFF_UPSTREAMS = {**settings.BFF_UPSTREAMS, "root": echo.url}
+    response = user.get(f"{wired.bff}/api/root/redirect", allow_redirects=False)
     assert response.status_code == 302
-    assert response.headers["Location"] == f"{echo.url}/elsewhere"
+    assert response.headers["Location"] == "/api/root/elsewhere"
+    assert [seen["path"] for seen in echo.seen] == ["/redirect"]
+
+
+def test_upstream_redirect_out_of_its_base_is_502(echo, user, wired):
+    response = user.get(f"{wired.bff}/api/echo/redirect", allow_redirects=False)
+    assert_json_error(response, 502, "upstream_redirect_refused")
+    assert "Location" not in response.headers
     assert [seen["path"] for seen in echo.seen] == ["/base/redirect"]
 
 

@@ -4,11 +4,13 @@ request target comes from, how the upstream URL and request are built."""
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 
 from bff.proxy import (
     Refused,
     check_caller,
+    forwarded_request_headers,
     raw_target,
     relayed_response_headers,
     resolve,
@@ -132,6 +134,43 @@ def test_response_headers_lose_hop_by_hop_connection_named_and_cookies():
         ("Content-Encoding", "gzip"),
         ("ETag", '"v1"'),
     ]
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded_for", "client"),
+    [
+        # Not a trusted proxy: what it says about anyone else is ignored.
+        ("198.51.100.4", None, "198.51.100.4"),
+        ("198.51.100.4", "203.0.113.7", "198.51.100.4"),
+        ("198.51.100.4", "10.0.0.9", "198.51.100.4"),
+        # A trusted proxy names the client; the client's own claim (192.0.2.1) stays ignored.
+        ("10.0.0.2", "203.0.113.7", "203.0.113.7"),
+        ("10.0.0.2", "192.0.2.1, 203.0.113.7, 10.0.0.9", "203.0.113.7"),
+        ("10.0.0.2", "203.0.113.7:4711", "203.0.113.7"),
+        ("10.0.0.2", "[2001:db8::1]:4711", "2001:db8::1"),
+        ("::ffff:10.0.0.2", "203.0.113.7", "203.0.113.7"),
+        # Nothing beyond the proxy that can be believed: the nearest address that can.
+        ("10.0.0.2", None, "10.0.0.2"),
+        ("10.0.0.2", "10.0.0.9, 10.0.0.8", "10.0.0.9"),
+        ("10.0.0.2", "203.0.113.7, not-an-address", "10.0.0.2"),
+    ],
+)
+def test_upstream_hears_only_the_client_address_as_the_trusted_proxies_give_it(
+    settings, remote, forwarded_for, client
+):
+    settings.BFF_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    meta = {"REMOTE_ADDR": remote}
+    if forwarded_for is not None:
+        meta["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    request = RequestFactory().get("/api/echo/x", **meta)
+    assert forwarded_request_headers(request, has_body=False)["X-Forwarded-For"] == client
+
+
+def test_a_bad_trusted_proxy_setting_names_the_setting(settings):
+    settings.BFF_TRUSTED_PROXIES = ["10.0.0.300"]
+    request = RequestFactory().get("/api/echo/x", REMOTE_ADDR="10.0.0.2")
+    with pytest.raises(ImproperlyConfigured, match="BFF_TRUSTED_PROXIES"):
+        forwarded_request_headers(request, has_body=False)
 
 
 @pytest.mark.parametrize(
