@@ -27,6 +27,7 @@ SCALEOUT_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/bff \
 
 test: $(STAMP) lint
 	$(PY) bin/ensure_test_services.py
+	npm ci --prefix tests/support/node_op --no-audit --no-fund --loglevel=error
 	$(VENV)/bin/pytest
 	$(SCALEOUT_ENV) $(VENV)/bin/pytest tests/accounts tests/bff tests/test_end_to_end.py -m "not browser" -p no:cacheprovider
 
