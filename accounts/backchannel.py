@@ -47,7 +47,10 @@ def end_sessions_for_logout_token(provider: Provider, raw: str, request: HttpReq
     if claims["iat"] < now - JTI_MEMORY.total_seconds():
         # Its jti may already be forgotten: accepting it could accept a replay.
         raise TokenValidationError("too old")
-    remember_jti(provider.issuer, claims["jti"], claims["iat"])
-    return sessions.end_matching(
-        provider.issuer, sid=claims.get("sid"), subject=claims.get("sub"), request=request
-    )
+    # One transaction: when the end cannot reach every host (StoreUnavailable), the jti is
+    # not remembered either, so the provider's retry is taken.
+    with transaction.atomic():
+        remember_jti(provider.issuer, claims["jti"], claims["iat"])
+        return sessions.end_matching(
+            provider.issuer, sid=claims.get("sid"), subject=claims.get("sub"), request=request
+        )

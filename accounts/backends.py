@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from accounts import login_state
 from accounts.identities import lacks_profile, user_for_identity
 from accounts.models import User
+from accounts.roles import apply_claim_rights
 from oidc import client, clock
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
 from oidc.provider import Provider
@@ -134,6 +135,13 @@ class OIDCBackend(BaseBackend):
         )
         claims = self._enriched(provider, response["access_token"], claims)
         user = user_for_identity(provider.issuer, provider.name, claims)
+        if not user.is_active:
+            raise SignInFailed(
+                "account_disabled",
+                status=403,
+                message="This account has been deactivated. Ask an administrator.",
+            )
+        apply_claim_rights(user, provider.name, claims, request=request)
         user.oidc_sign_in = SignIn(
             provider=provider,
             claims=claims,

@@ -19,6 +19,20 @@ DEFAULTS: dict[str, Any] = {
         "callback": (30, 60),
         "backchannel": (120, 60),
     },
+    # Admin rights from the provider, applied at every sign-in (granted, and withdrawn when
+    # the claim stops saying so; rights given by hand or by grant_admin are never withdrawn).
+    # The claim to read: "groups", "roles", or a dotted path ("realm_access.roles"); a name
+    # with dots is first looked up whole (Auth0's "https://example.com/roles"). Empty: off.
+    "OIDC_STAFF_CLAIM": "",
+    # Values of that claim (a list, or a comma-separated string) that make a user staff, who
+    # may open /admin/; superuser values make a user superuser and staff.
+    "OIDC_STAFF_VALUES": [],
+    "OIDC_SUPERUSER_VALUES": [],
+    # Providers whose claim is believed (names); empty: every configured provider.
+    "OIDC_STAFF_PROVIDERS": [],
+    # /admin/login/ also takes a password (Django's form). Off: the admin signs in through
+    # the provider like the app, and a password is never asked.
+    "ACCOUNTS_ADMIN_PASSWORD_LOGIN": False,
 }
 
 accounts_settings = AppSettings(DEFAULTS)

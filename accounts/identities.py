@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Identity, User
+from accounts.models import RANDOM_USERNAME_PREFIX, Identity, User
+
+# What Django's username validator allows (UnicodeUsernameValidator), and its length.
+_NOT_A_USERNAME_CHAR = re.compile(r"[^\w.@+-]")
+_USERNAME_MAX = 150
 
 PROFILE_CLAIMS = (
     "email",
@@ -44,9 +51,7 @@ def user_for_identity(issuer: str, provider: str, claims: dict[str, Any]) -> Use
             Identity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
         )
         if identity is None:
-            user = User.objects.create_user(username=_new_username(), **profile)
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
+            user = _new_user(provider, claims, profile)
             try:
                 with transaction.atomic():
                     identity = Identity.objects.create(
@@ -71,5 +76,31 @@ def user_for_identity(issuer: str, provider: str, claims: dict[str, Any]) -> Use
     return user
 
 
-def _new_username() -> str:
-    return f"oidc-{uuid.uuid4().hex[:20]}"
+def _new_user(provider: str, claims: dict[str, Any], profile: dict[str, str]) -> User:
+    """A new user without a password, under the first free of `_usernames`."""
+    for username in _usernames(provider, claims, profile):
+        if User.objects.filter(username=username).exists():
+            continue
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(username=username, **profile)
+        except IntegrityError:  # taken meanwhile by a concurrent first sign-in
+            continue
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        return user
+    raise IntegrityError("no free username")  # not reached: the last one is random
+
+
+def _usernames(provider: str, claims: dict[str, Any], profile: dict[str, str]) -> Iterator[str]:
+    """Usernames for a new user, most readable first: the email, else the preferred
+    username (or name, or sub) @ provider; then with a short random suffix. People read
+    them in the admin; nothing looks a user up by username (identities do that)."""
+    preferred = claims.get("preferred_username")
+    preferred = preferred if isinstance(preferred, str) else ""
+    base = profile["email"] or f"{preferred or profile['name'] or claims['sub']}@{provider}"
+    base = _NOT_A_USERNAME_CHAR.sub("_", base.strip())[: _USERNAME_MAX - 7] or "user"
+    yield base
+    for _ in range(8):
+        yield f"{base}-{secrets.token_hex(3)}"
+    yield f"{RANDOM_USERNAME_PREFIX}{uuid.uuid4().hex[:20]}"

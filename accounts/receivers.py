@@ -33,6 +33,8 @@ END_KINDS: dict[str, Kind] = {
     Reason.REFRESH_REJECTED: Kind.SESSION_ENDED,
     Reason.IDENTITY_CHANGED: Kind.SESSION_ENDED,
     Reason.REPLACED: Kind.SESSION_ENDED,
+    Reason.ACCOUNT_DISABLED: Kind.SESSION_ENDED,
+    Reason.CREDENTIALS_CHANGED: Kind.SESSION_ENDED,
 }
 # Kinds whose row says why in `reason` (the others say it in their kind).
 _REASON_KINDS = frozenset({Kind.SESSION_EXPIRED, Kind.SESSION_ENDED})

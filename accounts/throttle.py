@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts.conf import accounts_settings
 from bff.addresses import client_address
 from bff.responses import error
+from bff.stores import cache_store
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -34,11 +35,9 @@ def over_limit(request: HttpRequest, scope: str) -> int | None:
     now = time.time()
     started = math.floor(now / window) * window
     key = f"accounts:rate:{scope}:{client_address(request) or 'unknown'}:{started}"
-    try:
-        cache.add(key, 0, timeout=window + 1)
-        seen = cache.incr(key)
-    except Exception as exc:  # any cache backend error: limits are a guard, not a gate
-        logger.warning("rate limit unavailable scope=%s: %s", scope, type(exc).__name__)
+    cache_store.call("rate_add", cache.add, key, 0, timeout=window + 1)
+    seen = cache_store.call("rate_incr", cache.incr, key)
+    if seen is None:  # the cache is down: limits are a guard, not a gate
         return None
     if seen <= count:
         return None

@@ -14,5 +14,7 @@ urlpatterns = [
         name="backchannel_logout",
     ),
     path("session", views.session_view, name="session"),
+    path("ended", views.session_ended_view, name="session_ended"),
+    path("signed-out", views.signed_out_view, name="signed_out"),
     path("sessions", views.sessions_view, name="sessions"),
 ]

@@ -6,13 +6,17 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth import authenticate, logout
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,8 +31,9 @@ from accounts.throttle import log_noise, rate_limited
 from bff import sessions
 from bff.conf import bff_settings
 from bff.decorators import json_api, signs_in_or_out
+from bff.exceptions import StoreUnavailable
 from bff.redirects import safe_next
-from bff.responses import json_error, login_url
+from bff.responses import ended_url, json_error, login_url
 from oidc import client, clock
 from oidc.conf import ProviderConfig, oidc_settings
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
@@ -37,6 +42,27 @@ from oidc.provider import Provider, default_provider_name, get_provider
 logger = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
 Reason = sessions.Reason
+
+# Marks a sign-in asked for from the page that said why the last session ended.
+AGAIN = "again"
+# The `state` sent to the provider's end-session endpoint, checked on the way back.
+SIGNED_OUT_STATE_KEY = "accounts_signed_out_state"
+
+# What a person is told when their session was ended by someone or something else.
+ENDED_MESSAGES = {
+    Reason.ENDED_BY_USER: "Your session was ended from another device.",
+    Reason.ENDED_BY_ADMIN: "An administrator ended your session.",
+    Reason.BACKCHANNEL: "You were signed out at your sign-in provider.",
+    Reason.LOGOUT: "You signed out in another tab or window.",
+    Reason.IDLE: "Your session ended after a long time without activity.",
+    Reason.MAX_AGE: "Your session reached its maximum length.",
+    Reason.REFRESH_REJECTED: "Your sign-in provider ended your session.",
+    Reason.IDENTITY_CHANGED: "Your sign-in provider now names a different account.",
+    Reason.NO_REFRESH_TOKEN: "Your session expired.",
+    Reason.ACCOUNT_DISABLED: "Your account has been deactivated. Ask an administrator.",
+    Reason.CREDENTIALS_CHANGED: "Your account's credentials changed.",
+    Reason.REPLACED: "You signed in again in this browser.",
+}
 
 
 def public_url(request: HttpRequest, path: str) -> str:
@@ -72,10 +98,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
     next_path = safe_next(request.GET.get("next"))
     if sessions.current(request) is not None:
         return HttpResponseRedirect(next_path)
+    if sessions.ended_reason(request) and AGAIN not in request.GET:
+        # A tab of a browser whose session ended: say why before anything else.
+        return HttpResponseRedirect(ended_url(next_path))
     configured = oidc_settings.providers()
     if "provider" not in request.GET and len(configured) > 1:
         return _choose_provider(request, configured.values(), next_path)
     provider = _provider_or_404(request.GET.get("provider"))
+    if login_state.looping(request):
+        log_noise("sign_in_loop", "provider=%s", provider.name)
+        return render(
+            request, "accounts/sign_in_loop.html", {"retry_url": login_url(next_path)}, status=429
+        )
     redirect_uri = public_url(request, reverse("accounts:callback", args=[provider.name]))
     pending = login_state.PendingSignIn(
         state=client.random_secret(),
@@ -93,6 +127,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
             state=pending.state,
             nonce=pending.nonce,
             verifier=pending.verifier,
+            # Ended by someone else: the provider asks again, so a live provider session
+            # cannot silently undo the decision.
+            reauthenticate=sessions.ended_reason(request) is not None,
         )
     except ProviderUnavailable:
         failure = SignInFailed(
@@ -107,13 +144,22 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return sign_in_failed(request, failure, provider.name)
 
 
+def sign_in_again_url(next_path: str) -> str:
+    """Sign in after a session ended: past the page that said why, to the provider."""
+    return f"{login_url(next_path)}&{AGAIN}=1"
+
+
 def _choose_provider(
     request: HttpRequest, providers: Iterable[ProviderConfig], next_path: str
 ) -> HttpResponse:
     """With several providers, the person picks one (plain links: no JavaScript needed)."""
     login = reverse("accounts:login")
+    again = {AGAIN: "1"} if AGAIN in request.GET else {}
     choices = [
-        {"label": p.label, "url": f"{login}?{urlencode({'provider': p.name, 'next': next_path})}"}
+        {
+            "label": p.label,
+            "url": f"{login}?{urlencode({'provider': p.name, 'next': next_path, **again})}",
+        }
         for p in providers
     ]
     return render(request, "accounts/choose_provider.html", {"choices": choices})
@@ -141,7 +187,7 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
         sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
         tokens=sign_in.tokens,
     )
-    return login_state.write(request, HttpResponseRedirect(sign_in.next))
+    return login_state.finish(request, HttpResponseRedirect(sign_in.next))
 
 
 @login_not_required
@@ -152,8 +198,14 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     """GET asks for confirmation and changes nothing; POST signs out."""
     if request.method == "GET":
         return render(request, "accounts/logout_confirm.html")
-    record = sessions.current(request)
-    target = safe_next(request.POST.get("next"))
+    target = safe_next(request.POST.get("next"), default=reverse("accounts:signed_out"))
+    return sign_out(request, sessions.current(request), target)
+
+
+def sign_out(request: HttpRequest, record: Any, target: str) -> HttpResponse:
+    """End this browser's session (revoking its refresh token), sign the browser out, and
+    send it to the provider's end-session endpoint, which comes back to our signed-out page
+    with the `state` kept here; without that endpoint, straight to `target`."""
     end_url = None
     if record is not None:
         id_token = record.tokens.id_token
@@ -162,16 +214,59 @@ def logout_view(request: HttpRequest) -> HttpResponse:
             provider = get_provider(record.provider)
         except KeyError:  # no longer configured: signing out locally is all we can do
             provider = None
+        state = client.random_secret()
         if provider is not None:
             end_url = client.end_session_url(
                 provider,
                 id_token=id_token,
                 post_logout_redirect_uri=provider.config.post_logout_redirect_uri
-                or public_url(request, "/"),
-                state=client.random_secret(),
+                or public_url(request, reverse("accounts:signed_out")),
+                state=state,
             )
-    logout(request)
+    # Every tab of this browser is now signed out: their next page says so.
+    sessions.sign_out_ended(request, Reason.LOGOUT)
+    if end_url:
+        request.session[SIGNED_OUT_STATE_KEY] = state
     return HttpResponseRedirect(end_url or target)
+
+
+@login_not_required
+@never_cache
+@require_GET
+@signs_in_or_out
+def signed_out_view(request: HttpRequest) -> HttpResponse:
+    """Where the provider sends the browser after signing out (post_logout_redirect_uri)."""
+    if "state" in request.GET:
+        expected = request.session.pop(SIGNED_OUT_STATE_KEY, None)
+        if not expected or not constant_time_compare(expected, request.GET["state"]):
+            log_noise("signed_out_state", "state does not match")
+        # The state is checked here and goes no further: not into the next page's URL.
+        return redirect("accounts:signed_out")
+    if sessions.current(request) is not None:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "accounts/signed_out.html", {"sign_in_url": sign_in_again_url("/")})
+
+
+@login_not_required
+@never_cache
+@require_GET
+@signs_in_or_out
+def session_ended_view(request: HttpRequest) -> HttpResponse:
+    """Tells a person why their session ended (elsewhere, by an admin, ...) and offers to
+    sign in again, back to where they were."""
+    next_path = safe_next(request.GET.get("next"))
+    if sessions.current(request) is not None:
+        return HttpResponseRedirect(next_path)
+    reason = sessions.ended_reason(request)
+    if reason == Reason.LOGOUT:
+        return redirect("accounts:signed_out")
+    context = {
+        "message": ENDED_MESSAGES.get(reason or "", "Your session has ended."),
+        "reason": reason,
+        "sign_in_url": sign_in_again_url(next_path),
+        "can_sign_in": reason != Reason.ACCOUNT_DISABLED,
+    }
+    return render(request, "accounts/session_ended.html", context)
 
 
 @login_not_required
@@ -196,8 +291,12 @@ def backchannel_logout_view(request: HttpRequest, provider_name: str) -> HttpRes
         # Anyone can post here: logged at a bounded rate, never an audit row per request.
         log_noise("backchannel_rejected", "provider=%s reason=%s", provider.name, exc.reason)
         return json_error(400, "invalid_request", f"Invalid logout token: {exc.reason}.")
-    except ProviderUnavailable:
-        return json_error(503, "temporarily_unavailable", "Provider keys are unreachable.")
+    except (ProviderUnavailable, StoreUnavailable) as exc:
+        # Back-Channel Logout 1.0, 2.8: an error answer makes the provider try again later.
+        logger.warning("back-channel logout deferred provider=%s: %s", provider.name, exc)
+        response = json_error(503, "temporarily_unavailable", "Try again shortly.")
+        response["Retry-After"] = "5"
+        return response
     except ProviderError as exc:
         return json_error(400, "invalid_request", f"Provider error: {exc.error}.")
     audit.record(
@@ -251,11 +350,17 @@ def sessions_view(request: HttpRequest) -> HttpResponse:
             targets = list(mine.exclude(pk=current.pk) if current else mine)
         else:
             targets = [get_object_or_404(mine, pk=_uuid_or_404(request.POST.get("session")))]
-        for record in targets:
+        others = [r for r in targets if current is None or r.pk != current.pk]
+        for record in others:
             sessions.end(record, Reason.ENDED_BY_USER, request=request, by=request.user)
-        if current is not None and any(r.pk == current.pk for r in targets):
-            logout(request)
-            return redirect("/")
+        if len(others) < len(targets):  # the current one too: that is signing out
+            return sign_out(request, current, reverse("accounts:signed_out"))
+        messages.success(
+            request,
+            f"Ended {len(others)} other session{'s' if len(others) != 1 else ''}."
+            if request.POST.get("action") == "end_others"
+            else "Session ended. That device is signed out.",
+        )
         return redirect("accounts:sessions")
     rows = [
         {"record": r, "device": describe(r.user_agent), "current": current and r.pk == current.pk}

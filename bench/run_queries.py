@@ -214,7 +214,6 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
     from urllib.parse import urlsplit
 
     import urllib3
-    from django.contrib.sessions.backends.cached_db import SessionStore as CachedSessionStore
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django.test import Client
@@ -222,6 +221,7 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
 
     from bff import crypto, record_cache
     from bff.models import TokenSession
+    from bff.session_store import SessionStore as CachedSessionStore
     from bff.upstreams import get_upstream
 
     client = Client(HTTP_HOST="127.0.0.1")

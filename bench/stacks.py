@@ -38,7 +38,7 @@ REDIS_CACHE_URL = "redis://127.0.0.1:6379/13"
 # The scale-out configuration: a shared cache, so sessions are cached_db and records cached.
 REDIS_CACHE_ENV = {
     "CACHE_URL": REDIS_CACHE_URL,
-    "DJANGO_SESSION_ENGINE": "django.contrib.sessions.backends.cached_db",
+    "DJANGO_SESSION_ENGINE": "bff.session_store",
 }
 DATABASE_LOCK = "bff.locks.database.DatabaseLock"
 REDIS_LOCK = "bff.locks.redis.RedisLock"
@@ -223,7 +223,9 @@ def bff_stack(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             redirect_uris=[f"http://127.0.0.1:{p}/auth/callback/oidc" for p in [port, *spares]],
-            post_logout_redirect_uris=[f"http://127.0.0.1:{p}/" for p in [port, *spares]],
+            post_logout_redirect_uris=[
+                f"http://127.0.0.1:{p}/auth/signed-out" for p in [port, *spares]
+            ],
             user_email=USER_EMAIL,
             user_password=USER_PASSWORD,
             env={"IDP_ISSUER": f"{proxy.url}/o", **(idp_env or {})},

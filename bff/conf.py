@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of the single-flight refresh lock class (bff.locks.*), imported when read.
     "BFF_LOCK_BACKEND": "bff.locks.database.DatabaseLock",
     "BFF_LOCK_REDIS_URL": "redis://127.0.0.1:6379/0",
+    # Connect and read timeout towards the lock's Redis: short, so a partition cannot hold
+    # a worker; past it the refresh uses the database lock.
+    "BFF_LOCK_REDIS_TIMEOUT_SECONDS": 0.25,
     # How long a request waits for a sibling's refresh before giving up (503).
     "BFF_LOCK_WAIT_SECONDS": 20.0,
     # Backoff after a transient refresh failure: first wait, doubled up to the maximum.
@@ -31,15 +34,22 @@ DEFAULTS: dict[str, Any] = {
     "BFF_LAST_SEEN_INTERVAL_SECONDS": 60,
     # Named upstreams: {"name": "https://base"} or {"name": {"url": ..., ...}}.
     "BFF_UPSTREAMS": {},
+    # After a store (the cache, the lock's Redis) fails, it is skipped this long before one
+    # call tries it again: a partition costs one timeout, not one per request.
+    "BFF_STORE_RETRY_SECONDS": 2.0,
     # Cache records in the default cache: None = when it is shared (Redis, memcached).
     "BFF_RECORD_CACHE": None,
-    "BFF_RECORD_CACHE_SECONDS": 300,
+    # Also the longest a host may serve a session ended elsewhere when the "ended" mark could
+    # not be written to the cache (a Redis blip): the cached copy expires after this.
+    "BFF_RECORD_CACHE_SECONDS": 30,
     # URL names under which an address with no view still gets JSON errors (views marked
     # @json_api always do).
     "BFF_JSON_URL_NAMES": ("api", "accounts:session"),
     # The proxies in front (addresses or networks, e.g. "10.0.0.0/8") whose X-Forwarded-For
     # names the client; empty: nobody's, the client is REMOTE_ADDR. Set it only behind a proxy.
     "BFF_TRUSTED_PROXIES": (),
+    # The page (URL name) that tells a person why their session ended and offers sign-in.
+    "BFF_SESSION_ENDED_URL": "accounts:session_ended",
     # Paths the token middleware never touches.
     "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/favicon.ico"),
 }

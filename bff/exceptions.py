@@ -34,3 +34,7 @@ class UpstreamError(Exception):
         self.status = status
         self.error = error
         self.message = message
+
+
+class StoreUnavailable(Exception):
+    """A store (the database, the shared cache) could not do what a decision needs."""

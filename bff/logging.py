@@ -7,6 +7,8 @@ import logging
 import re
 import uuid
 
+from django.db import DatabaseError
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -23,3 +25,12 @@ class RequestIDFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         return True
+
+
+class ExpectedOutageFilter(logging.Filter):
+    """Drop Django's traceback for a request the database could not serve: that outage is
+    logged once when it starts and once when it ends (bff.stores), and the client got 503."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DatabaseError)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, logout
+from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
@@ -18,7 +18,15 @@ from bff.exceptions import SessionEnded
 from bff.logging import choose_request_id, request_id_var
 from bff.models import TokenSession
 from bff.refresh import ensure_fresh
-from bff.sessions import SESSION_KEY, check_limits, load_session, touch
+from bff.sessions import (
+    SESSION_KEY,
+    Reason,
+    check_limits,
+    end,
+    load_session,
+    sign_out_ended,
+    touch,
+)
 from oidc import clock
 from oidc.exceptions import ProviderUnavailable
 
@@ -96,12 +104,15 @@ class TokenSessionMiddleware:
                 # A transient failure never signs anyone out: a still-valid token is used.
                 if record.tokens.is_expired(clock.now()) and not signs_in_or_out:
                     return responses.provider_unavailable(request, exc.retry_after)
-        except SessionEnded:
-            logout(request)
-            return None if signs_in_or_out else responses.session_over(request)
-        if not is_session_user(request, record):
-            logout(request)
-            return responses.session_over(request)
+            if not is_session_user(request, record):
+                # Deactivated, or the account's credentials changed: the record ends here,
+                # in the same step, and its refresh token is revoked.
+                reason = Reason.CREDENTIALS_CHANGED if record.user.is_active else None
+                end(record, reason or Reason.ACCOUNT_DISABLED, request=request)
+                raise SessionEnded(reason or Reason.ACCOUNT_DISABLED)
+        except SessionEnded as exc:
+            sign_out_ended(request, exc.reason)
+            return None if signs_in_or_out else responses.session_over(request, exc.reason)
         touch(record, now)
         request.token_session = record
         # The record came with its user: spare AuthenticationMiddleware its query.

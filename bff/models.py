@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import models
 
 from bff import crypto
@@ -20,9 +22,24 @@ def _dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
 
 
+class SessionsAreEndedNotDeleted(PermissionDenied):
+    """A session record was to be deleted: records are ended (bff.sessions.end), and kept."""
+
+    def __init__(self) -> None:
+        super().__init__("Token sessions are never deleted: end them with bff.sessions.end().")
+
+
 class TokenSessionQuerySet(models.QuerySet):
     def live(self) -> TokenSessionQuerySet:
         return self.filter(ended_at__isnull=True)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        # Deleting a user still removes their (ended) records: Django's collector deletes
+        # them through the plain base manager.
+        raise SessionsAreEndedNotDeleted()
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
 
 class TokenSession(models.Model):
@@ -39,6 +56,8 @@ class TokenSession(models.Model):
         IDLE = "idle", "Idle timeout"
         REPLACED = "replaced", "Replaced by a new sign-in"
         NO_REFRESH_TOKEN = "no_refresh_token", "Access token expired, no refresh token"
+        ACCOUNT_DISABLED = "account_disabled", "Account deactivated"
+        CREDENTIALS_CHANGED = "credentials_changed", "Account credentials changed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -85,6 +104,9 @@ class TokenSession(models.Model):
         state = super().__getstate__()
         state.pop("_decrypted", None)
         return state
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise SessionsAreEndedNotDeleted()
 
     @property
     def is_live(self) -> bool:

@@ -13,7 +13,6 @@ last seen) replace the entry once their transaction commits.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,12 +21,17 @@ from django.core.cache import cache
 from django.db import transaction
 
 from bff.conf import bff_settings
-
-logger = logging.getLogger(__name__)
+from bff.exceptions import StoreUnavailable
+from bff.stores import cache_store
 
 RECORD_KEY = "bff:record:{}"
 ENDED_KEY = "bff:ended:{}"
-ENDED = object()
+
+
+class Ended(str):
+    """A cached "this session ended" mark; its value is the end reason."""
+
+
 # Longest a request may hold a loaded record (gunicorn's timeout) on top of the record TTL.
 _REQUEST_SLACK_SECONDS = 300
 _PER_PROCESS = ("LocMemCache", "DummyCache")
@@ -46,21 +50,18 @@ def _ttl() -> int:
 
 def _quietly(operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     """A cache outage costs a database query, never a request."""
-    try:
-        return call(*args, **kwargs)
-    except Exception as exc:  # any cache backend error
-        logger.warning("record cache %s failed: %s", operation, type(exc).__name__)
-        return None
+    return cache_store.call(operation, call, *args, **kwargs)
 
 
 def get(record_id: str) -> Any:
-    """The cached record, ENDED, or None (unknown: read the database)."""
+    """The cached record, an Ended mark (with the reason), or None (read the database)."""
     if not enabled():
         return None
     keys = [RECORD_KEY.format(record_id), ENDED_KEY.format(record_id)]
     found = _quietly("get", cache.get_many, keys) or {}
     if keys[1] in found:
-        return ENDED
+        reason = found[keys[1]]
+        return Ended(reason if isinstance(reason, str) else "")
     return found.get(keys[0])
 
 
@@ -77,12 +78,24 @@ def put(record: Any) -> None:
         transaction.on_commit(lambda: _quietly("set", cache.set, key, record, _ttl()))
 
 
-def mark_ended(record_ids: Iterable[Any]) -> None:
-    if enabled():
-        ended = {ENDED_KEY.format(pk): True for pk in record_ids}
-        ttl = 2 * _ttl() + _REQUEST_SLACK_SECONDS
-        if ended:
-            transaction.on_commit(lambda: _quietly("end", cache.set_many, ended, ttl))
+def mark_ended(record_ids: Iterable[Any], reason: str, *, now: bool = False) -> None:
+    """Mark the records ended for every host that reads the cache.
+
+    Written after the commit; with `now`, at once and StoreUnavailable when it cannot be
+    (a back-channel logout then answers 503, so the provider tries again).
+    """
+    if not enabled():
+        return
+    ended = {ENDED_KEY.format(pk): str(reason) for pk in record_ids}
+    ttl = 2 * _ttl() + _REQUEST_SLACK_SECONDS
+    if not ended:
+        return
+    if now:
+        failed = cache_store.call("end", cache.set_many, ended, ttl, default=None)
+        if failed is None or failed:
+            raise StoreUnavailable("the cache did not take the ended mark")
+        return
+    transaction.on_commit(lambda: _quietly("end", cache.set_many, ended, ttl))
 
 
 def forget(record_ids: Iterable[Any]) -> None:

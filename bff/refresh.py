@@ -16,6 +16,7 @@ from bff import record_cache
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout, SessionEnded
 from bff.locks import get_lock
+from bff.locks.base import Held
 from bff.models import TokenSession
 from bff.sessions import end_sessions
 from bff.signals import session_refreshed
@@ -26,7 +27,7 @@ from oidc.exceptions import (
     ProviderUnavailable,
     TokenValidationError,
 )
-from oidc.provider import Provider, get_provider
+from oidc.provider import NO_MATCHING_KEY, Provider, get_provider
 from oidc.tokens import TokenSet, token_set_from_response
 from oidc.validation import validate_id_token
 
@@ -78,8 +79,8 @@ def ensure_fresh(
     if wait:
         raise ProviderUnavailable("refresh backing off", retry_after=wait)
     try:
-        with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS):
-            outcome = _under_lock(record, force, failed_access_token)
+        with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS) as held:
+            outcome = _under_lock(record, force, failed_access_token, held)
     except LockTimeout as exc:
         raise ProviderUnavailable("timed out waiting for a refresh", retry_after=1) from exc
     # Raised only after the lock is released: with the database lock an exception inside
@@ -90,7 +91,7 @@ def ensure_fresh(
 
 
 def _under_lock(
-    record: TokenSession, force: bool, failed_access_token: str | None
+    record: TokenSession, force: bool, failed_access_token: str | None, held: Held
 ) -> TokenSession | Exception:
     current = TokenSession.objects.select_related("user").get(pk=record.pk)
     if not current.is_live:
@@ -102,6 +103,11 @@ def _under_lock(
     wait = _backoff_remaining(current, now)
     if wait:
         return ProviderUnavailable("refresh backing off", retry_after=wait)
+    if held.lost():
+        # Held past its lifetime (a stalled store): someone else may be refreshing now.
+        # Never a second grant; the caller uses its token while valid, then tries again.
+        logger.warning("session=%s refresh lock lost before the grant: not refreshing", record.pk)
+        return ProviderUnavailable("refresh lock lost", retry_after=1)
     return _refresh_locked(current, now)
 
 
@@ -139,7 +145,16 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
         refresh_retry_at=None,
     )
     if not updated:
-        return SessionEnded("ended during refresh")
+        # Our write lost: the record was ended, or another holder stored a rotation. Only a
+        # decision ends a session, never a write that matched nothing: re-read.
+        latest = TokenSession.objects.select_related("user").filter(pk=record.pk).first()
+        if latest is None:
+            return SessionEnded("unknown")
+        if not latest.is_live:
+            return SessionEnded(latest.end_reason)
+        logger.warning("session=%s refresh write lost to version %d", record.pk, latest.version)
+        record_cache.put(latest)
+        return latest
     record.version += 1
     record.refresh_failures = 0
     record.refresh_retry_at = None
@@ -158,12 +173,19 @@ def _checked_id_token(
             fresh.id_token, provider, now=now, nonce=None, expected_subject=record.subject
         )
     except TokenValidationError as exc:
+        if exc.reason == NO_MATCHING_KEY:
+            # A key we cannot fetch yet (a rotation our re-fetch limit held back) is no
+            # decision of the provider's: keep the rotated tokens and the previous ID token;
+            # the next refresh looks at the keys again.
+            logger.warning("session=%s refreshed ID token kept back: unknown key", record.pk)
+            return TokenSet(**{**fresh.__dict__, "id_token": previous.id_token})
         end_sessions(TokenSession.objects.filter(pk=record.pk), Reason.IDENTITY_CHANGED)
         logger.warning("session=%s refreshed ID token rejected: %s", record.pk, exc.reason)
         return SessionEnded(Reason.IDENTITY_CHANGED)
-    except (ProviderUnavailable, ProviderError):
+    except (ProviderUnavailable, ProviderError) as exc:
         # Keys unreachable: keep the rotated tokens (losing them would end the session)
         # and the ID token we already validated.
+        logger.warning("session=%s refreshed ID token kept back: %s", record.pk, exc)
         return TokenSet(**{**fresh.__dict__, "id_token": previous.id_token})
     return fresh
 
@@ -176,7 +198,7 @@ def _record_failure(record: TokenSession, now: float) -> None:
     )
     record.refresh_failures = failures
     record.refresh_retry_at = clock.now_datetime() + timedelta(seconds=delay)
-    TokenSession.objects.filter(pk=record.pk).update(
+    if TokenSession.objects.filter(pk=record.pk, ended_at__isnull=True).update(
         refresh_failures=failures, refresh_retry_at=record.refresh_retry_at
-    )
-    record_cache.put(record)
+    ):
+        record_cache.put(record)

@@ -47,20 +47,34 @@ def login_url(next_path: str) -> str:
     return resolve_url(settings.LOGIN_URL) + "?" + urlencode({"next": next_path})
 
 
-def session_over(request: HttpRequest, *, never_signed_in: bool = False) -> HttpResponse:
-    """401 JSON for the API; a redirect to sign-in (back to this page) for people."""
+def session_over(request: HttpRequest, reason: str | None = None) -> HttpResponse:
+    """The session is over (`reason` says why), or there never was one (None).
+
+    The API answers 401 JSON whose `login_url` leads to sign-in (through the page that says
+    why, when there is a why); people are sent there, back to this page afterwards.
+    """
+    if reason is None:
+        target = login_url(request.get_full_path())
+    else:
+        target = ended_url(request.get_full_path())
     if wants_json(request):
-        if never_signed_in:
+        if reason is None:
             return json_error(401, "not_signed_in", "Sign in first.", login_url=login_url("/"))
         return json_error(
             401,
             "session_expired",
             "Your session has ended. Sign in again.",
-            login_url=login_url("/"),
+            reason=reason,
+            login_url=ended_url("/"),
         )
     response = HttpResponse(status=302)
-    response["Location"] = login_url(request.get_full_path())
+    response["Location"] = target
     return response
+
+
+def ended_url(next_path: str) -> str:
+    """The page that tells a person why their session ended, then offers to sign in."""
+    return resolve_url(bff_settings.BFF_SESSION_ENDED_URL) + "?" + urlencode({"next": next_path})
 
 
 def provider_unavailable(request: HttpRequest, retry_after: float | None) -> HttpResponse:
@@ -82,8 +96,10 @@ def provider_unavailable(request: HttpRequest, retry_after: float | None) -> Htt
 
 def error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The response for an exception of the token lifecycle or an upstream call."""
-    if isinstance(exc, NotSignedIn | SessionEnded):
-        return session_over(request, never_signed_in=isinstance(exc, NotSignedIn))
+    if isinstance(exc, NotSignedIn):
+        return session_over(request)
+    if isinstance(exc, SessionEnded):
+        return session_over(request, exc.reason or "ended")
     if isinstance(exc, ProviderUnavailable):
         return provider_unavailable(request, exc.retry_after)
     if isinstance(exc, UpstreamError):

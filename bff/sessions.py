@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -23,6 +24,7 @@ from bff.exceptions import LockTimeout, SessionEnded, TokensUnreadable
 from bff.locks import get_lock
 from bff.models import TokenSession
 from bff.signals import EndedSession, session_ended, session_started
+from bff.stores import database_store
 from oidc import clock
 from oidc.client import revoke
 from oidc.provider import get_provider
@@ -31,6 +33,9 @@ from oidc.tokens import TokenSet
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "bff_token_session"
+# Why this browser's last session ended, when someone or something else ended it; kept in
+# the (new, anonymous) Django session until the browser signs in again.
+ENDED_REASON_KEY = "bff_ended_reason"
 Reason = TokenSession.EndReason
 
 
@@ -58,6 +63,7 @@ def start(
     login(request, user)
     # login() keeps the key when the same user signs in again: a new key on every sign-in.
     request.session.cycle_key()
+    request.session.pop(ENDED_REASON_KEY, None)
     if previous is not None:
         end(previous, Reason.REPLACED, request=request)
     record = TokenSession(
@@ -87,17 +93,31 @@ def _live_record(record_id: Any) -> TokenSession | None:
         return None
 
 
+def sign_out_ended(request: HttpRequest, reason: str) -> None:
+    """Sign this browser out of a session that was ended (here or elsewhere) and remember
+    why: its tabs are told, and its next sign-in asks the provider to authenticate again."""
+    logout(request)
+    request.session[ENDED_REASON_KEY] = reason or "ended"
+
+
+def ended_reason(request: HttpRequest) -> str | None:
+    """Why this browser's session was ended elsewhere, until it signs in again."""
+    reason = request.session.get(ENDED_REASON_KEY)
+    return reason if isinstance(reason, str) else None
+
+
 def load_session(record_id: str) -> TokenSession:
     """The live record with its user (from the shared cache when it can), or SessionEnded."""
     cached = record_cache.get(record_id)
-    if cached is record_cache.ENDED:
-        raise SessionEnded("ended")
+    if isinstance(cached, record_cache.Ended):
+        raise SessionEnded(str(cached) or "ended")
     if cached is not None:
         return cached
     try:
         record = TokenSession.objects.select_related("user").get(pk=record_id)
     except (TokenSession.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise SessionEnded("unknown") from exc
+    database_store.answered()
     if not record.is_live:
         raise SessionEnded(record.end_reason)
     record_cache.add(record)
@@ -118,9 +138,18 @@ def touch(record: TokenSession, now: float) -> None:
     """Write last_seen_at at most once per BFF_LAST_SEEN_INTERVAL_SECONDS."""
     if now - record.last_seen_at.timestamp() >= bff_settings.BFF_LAST_SEEN_INTERVAL_SECONDS:
         seen = clock.now_datetime()
-        TokenSession.objects.filter(pk=record.pk).update(last_seen_at=seen)
-        record.last_seen_at = seen
-        record_cache.put(record)
+        # Live rows only, and the cache refreshed only from a live row: a copy of a session
+        # ended meanwhile is never written back.
+        try:
+            updated = TokenSession.objects.filter(pk=record.pk, ended_at__isnull=True).update(
+                last_seen_at=seen
+            )
+        except DatabaseError as exc:  # served from the cache: last-seen can wait
+            database_store.failed("touch", exc)
+            return
+        if updated:
+            record.last_seen_at = seen
+            record_cache.put(record)
 
 
 def _only(record: TokenSession) -> QuerySet[TokenSession]:
@@ -133,14 +162,19 @@ def end_sessions(
     *,
     request: HttpRequest | None = None,
     by: Any = None,
+    everywhere_now: bool = False,
 ) -> int:
-    """Mark every live record of the queryset ended and announce it; returns how many."""
+    """Mark every live record of the queryset ended and announce it; returns how many.
+
+    `everywhere_now`: the shared cache must take the ended marks at once, or
+    StoreUnavailable (the caller's transaction then rolls the end back).
+    """
     live = list(queryset.filter(ended_at__isnull=True).values_list("pk", "user_id", "provider"))
     ids = [pk for pk, _, _ in live]
     ended = TokenSession.objects.filter(pk__in=ids, ended_at__isnull=True).update(
         ended_at=clock.now_datetime(), end_reason=reason
     )
-    record_cache.mark_ended(ids)
+    record_cache.mark_ended(ids, reason, now=everywhere_now)
     if ended:
         logger.info("ended sessions=%d reason=%s", ended, reason)
         sessions = [EndedSession(str(pk), user_id, provider) for pk, user_id, provider in live]
@@ -185,7 +219,9 @@ def end_matching(
     issuer: str, *, sid: str | None, subject: str | None, request: HttpRequest | None = None
 ) -> int:
     """End every live session of `issuer` matching `sid` and/or `subject` (back-channel
-    logout, on every host at once: one UPDATE); returns how many."""
+    logout, on every host at once: one UPDATE, and the cache's ended marks written before
+    it commits); returns how many. StoreUnavailable (nothing ended) when the shared cache
+    cannot take the marks: the provider is to retry (Back-Channel Logout 1.0, 2.8)."""
     if not sid and not subject:
         return 0
     matching = TokenSession.objects.filter(issuer=issuer)
@@ -193,7 +229,8 @@ def end_matching(
         matching = matching.filter(sid=sid)
     if subject:
         matching = matching.filter(subject=subject)
-    return end_sessions(matching, Reason.BACKCHANNEL, request=request)
+    with transaction.atomic():
+        return end_sessions(matching, Reason.BACKCHANNEL, request=request, everywhere_now=True)
 
 
 def live_sessions_for(user: Any) -> QuerySet[TokenSession]:

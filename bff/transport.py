@@ -5,6 +5,7 @@ transport failures to UpstreamError, and the retry-after-refresh rule (RFC 6750)
 
 from __future__ import annotations
 
+import http.client
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,11 +18,12 @@ from urllib3.exceptions import NewConnectionError
 
 from bff.bearer import bearer_for, refreshed_bearer
 from bff.exceptions import UpstreamError
-from bff.upstreams import Upstream, connection_pool
+from bff.upstreams import Upstream, connection_pool, discard_pool
 
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
 
 Body = bytes | Iterator[bytes] | None
 
@@ -87,34 +89,63 @@ def exchange(
     length: int | None,
 ) -> UpstreamResponse:
     """Send the request to the upstream's pool, the target exactly as given, the body framed
-    as it came; no retries, no redirects followed, nothing decoded.
+    as it came; no redirects followed, nothing decoded.
 
-    Raises UpstreamError (504 on a timeout, 502 when unreachable).
+    A kept-alive connection the upstream has closed meanwhile fails as soon as it is used.
+    An idempotent request with a replayable body is then sent once more on a fresh
+    connection (RFC 9112 9.3.1), before anything went back to the browser; other requests
+    get the 502. Raises UpstreamError (504 on a timeout, 502 when unreachable).
     """
     target, headers = framing(method, url, headers, body, length)
-    try:
-        raw = connection_pool(upstream).urlopen(
-            method,
-            target,
-            body=body,
-            headers=headers,
-            retries=False,
-            redirect=False,
-            assert_same_host=False,
-            timeout=Timeout(connect=upstream.connect_timeout, read=upstream.read_timeout),
-            preload_content=False,
-            decode_content=False,
-            release_conn=False,
-            chunked=length is None,
-        )
-    except NewConnectionError as exc:  # before TimeoutError: it subclasses a timeout error
-        raise _unreachable(upstream, exc) from exc
-    except urllib3_exceptions.TimeoutError as exc:
-        logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
-        raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
-    except (urllib3_exceptions.HTTPError, OSError) as exc:
-        raise _unreachable(upstream, exc) from exc
-    return UpstreamResponse(raw)
+    retry_stale = method in IDEMPOTENT_METHODS and not isinstance(body, Iterator)
+    while True:
+        pool = connection_pool(upstream)
+        try:
+            raw = pool.urlopen(
+                method,
+                target,
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=Timeout(connect=upstream.connect_timeout, read=upstream.read_timeout),
+                preload_content=False,
+                decode_content=False,
+                release_conn=False,
+                chunked=length is None,
+            )
+        except NewConnectionError as exc:  # before TimeoutError: it subclasses a timeout error
+            raise _unreachable(upstream, exc) from exc
+        except urllib3_exceptions.TimeoutError as exc:
+            logger.warning("upstream=%s timed out: %s", upstream.name, type(exc).__name__)
+            raise UpstreamError(504, "upstream_timeout", "The upstream API timed out.") from exc
+        except (urllib3_exceptions.HTTPError, OSError) as exc:
+            if retry_stale and _stale_connection(exc):
+                retry_stale = False
+                # Its other idle connections are likely as stale (the upstream restarted,
+                # or closed them on its idle timeout): start a fresh pool.
+                discard_pool(upstream, pool)
+                logger.info(
+                    "upstream=%s stale connection, sent again on a fresh one", upstream.name
+                )
+                continue
+            raise _unreachable(upstream, exc) from exc
+        return UpstreamResponse(raw)
+
+
+def _stale_connection(exc: BaseException) -> bool:
+    """The error of a connection the other side closed: reset, aborted, or no answer."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen, ConnectionResetError | BrokenPipeError | http.client.RemoteDisconnected
+        ):
+            return True
+        if isinstance(seen, urllib3_exceptions.ProtocolError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def is_invalid_token(response: Any) -> bool:

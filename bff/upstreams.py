@@ -79,6 +79,14 @@ def connection_pool(upstream: Upstream) -> HTTPConnectionPool:
     return pool
 
 
+def discard_pool(upstream: Upstream, pool: HTTPConnectionPool) -> None:
+    """Forget `pool` (its idle connections went stale): the next call makes a new one.
+    Requests still using it finish on it."""
+    with _lock:
+        if _pools.get(upstream.name) is pool:
+            del _pools[upstream.name]
+
+
 def _reset(*, setting: str, **kwargs: Any) -> None:
     global _registry
     if setting == "BFF_UPSTREAMS":

@@ -65,7 +65,7 @@ def main() -> int:
         "--redirect-uri",
         f"{BFF_URL}/auth/callback/oidc",
         "--post-logout-redirect-uri",
-        f"{BFF_URL}/",
+        f"{BFF_URL}/auth/signed-out",
         "--user-email",
         DEMO_EMAIL,
         "--user-password",

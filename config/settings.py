@@ -7,7 +7,7 @@ the built-in provider on http://localhost:8001 and the demo API on http://127.0.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import environ
 from csp.constants import NONE, SELF
@@ -46,7 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "accounts.middleware.ProviderAwareCSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "bff.middleware.RequestIDMiddleware",
@@ -99,6 +99,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://bff")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "config.redis_cache.RedisCache"
+    # Milliseconds, not seconds: a Redis that stops answering must not hold a worker.
+    _timeout = env.float("CACHE_TIMEOUT_SECONDS", default=0.25)
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": _timeout, "socket_timeout": _timeout}
+    )
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -122,9 +127,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # With a shared cache (Redis) sessions are read from it and written through to the
 # database; a per-process cache could serve a signed-out session, so then only the database.
 SHARED_CACHE = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+# bff.session_store is Django's cached_db that survives its cache (falls back to the database).
 SESSION_ENGINE = env(
     "DJANGO_SESSION_ENGINE",
-    default="django.contrib.sessions.backends." + ("cached_db" if SHARED_CACHE else "db"),
+    default="bff.session_store" if SHARED_CACHE else "django.contrib.sessions.backends.db",
 )
 # The CSRF secret lives in the session: the browser holds the one session cookie only.
 CSRF_USE_SESSIONS = True
@@ -205,6 +211,14 @@ def _provider_from_env(prefix: str, **defaults: str) -> dict:
     return provider
 
 
+# Admin rights from the provider's claim, and password sign-in to /admin/ (accounts/conf.py).
+_from_env("OIDC_STAFF_CLAIM")
+_from_env("OIDC_STAFF_VALUES", env.list)
+_from_env("OIDC_SUPERUSER_VALUES", env.list)
+_from_env("OIDC_STAFF_PROVIDERS", env.list)
+_from_env("ACCOUNTS_ADMIN_PASSWORD_LOGIN", env.bool)
+
+
 if _PROVIDER_NAMES:
     OIDC_PROVIDERS = {
         name: _provider_from_env(f"OIDC_{name.upper().replace('-', '_')}_")
@@ -223,11 +237,8 @@ else:
     OIDC_PROVIDERS = {env("OIDC_PROVIDER_NAME", default="oidc"): _provider_from_env("OIDC_")}
 
 # Content-Security-Policy (django-csp): our own scripts, styles and connections only; no
-# inline script. Forms may post to the providers too: sign-out ends with a redirect to the
-# provider's end-session endpoint, which browsers check against form-action.
-_PROVIDER_ORIGINS = sorted(
-    {"{0.scheme}://{0.netloc}".format(urlsplit(p["issuer"])) for p in OIDC_PROVIDERS.values()}
-)
+# inline script. The middleware adds the providers to form-action (accounts/middleware.py):
+# sign-out ends with a redirect to the provider's end-session endpoint.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -235,7 +246,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "connect-src": [SELF],
-        "form-action": [SELF, *_PROVIDER_ORIGINS],
+        "form-action": [SELF],
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],
@@ -266,7 +277,10 @@ BFF_UPSTREAMS = dict(pair.split("=", 1) for pair in _UPSTREAM_PAIRS)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "bff.logging.RequestIDFilter"}},
+    "filters": {
+        "request_id": {"()": "bff.logging.RequestIDFilter"},
+        "expected_outage": {"()": "bff.logging.ExpectedOutageFilter"},
+    },
     "formatters": {
         "kv": {"format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"}
     },
@@ -274,7 +288,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "kv",
-            "filters": ["request_id"],
+            "filters": ["request_id", "expected_outage"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},

@@ -107,9 +107,19 @@ def requested_scopes(provider: Provider) -> list[str]:
 
 
 def authorization_url(
-    provider: Provider, *, redirect_uri: str, state: str, nonce: str, verifier: str
+    provider: Provider,
+    *,
+    redirect_uri: str,
+    state: str,
+    nonce: str,
+    verifier: str,
+    reauthenticate: bool = False,
 ) -> str:
-    endpoint = provider.metadata()["authorization_endpoint"]
+    """The authorization request. `reauthenticate` asks the provider to authenticate the
+    person again even with a live session there: `prompt=login`, or `max_age=0` where the
+    provider lists the prompts it supports and `login` is not one (Core 3.1.2.1)."""
+    metadata = provider.metadata()
+    endpoint = metadata["authorization_endpoint"]
     params = {
         **provider.config.auth_params,
         "response_type": "code",
@@ -121,6 +131,13 @@ def authorization_url(
         "code_challenge": s256_challenge(verifier),
         "code_challenge_method": "S256",
     }
+    if reauthenticate:
+        supported = metadata.get("prompt_values_supported")
+        if isinstance(supported, list) and "login" not in supported:
+            params["max_age"] = "0"
+        else:
+            prompts = [p for p in params.get("prompt", "").split() if p != "none"]
+            params["prompt"] = " ".join(dict.fromkeys(["login", *prompts]))
     return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 
 

@@ -31,6 +31,7 @@ from oidc.exceptions import (
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "django-bff"
+NO_MATCHING_KEY = "no matching signing key"
 _KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 
@@ -112,6 +113,11 @@ class Provider:
                 self._metadata, self._metadata_at = data, time.monotonic()
         return self._metadata
 
+    def known_endpoint(self, name: str) -> str | None:
+        """An endpoint from the metadata already at hand; never fetches."""
+        value = (self._metadata or {}).get(name)
+        return value if isinstance(value, str) and value else None
+
     def endpoint(self, name: str) -> str | None:
         value = self.metadata().get(name)
         return value if isinstance(value, str) and value else None
@@ -139,7 +145,7 @@ class Provider:
             logger.info("provider=%s unknown kid, re-fetching JWKS", self.name)
             jwk = self._select(self._key_set(refresh=True, budget=budget), kid, alg)
         if jwk is None:
-            raise TokenValidationError("no matching signing key")
+            raise TokenValidationError(NO_MATCHING_KEY)
         return jwk.key
 
     def _may_refetch(self, budget: str, issued_at: float | None) -> bool:

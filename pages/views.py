@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -12,6 +14,10 @@ from django.views.decorators.http import require_GET
 from bff.client import upstream
 from bff.exceptions import NotSignedIn, UpstreamError
 from bff.responses import HANDLED, error, error_response
+from bff.stores import database_store
+
+# What a client is told to wait when the database is out.
+STORE_RETRY_AFTER_SECONDS = 5
 
 DASHBOARD_QUERY = "query Dashboard { me { sub email name } showPrivateStuff }"
 
@@ -85,6 +91,19 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DatabaseError):
+        # An outage of the database is no bug of ours: 503, and the client may retry.
+        database_store.failed("request", exc)
+        response = error(
+            request,
+            503,
+            "store_unavailable",
+            "Try again shortly",
+            "We cannot reach our database just now. Try again in a few seconds.",
+        )
+        response["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
+        return response
     return error(
         request, 500, "server_error", "Something went wrong", "Something went wrong on our side."
     )

@@ -33,7 +33,7 @@ def idp(live_server, tmp_path_factory) -> Iterator[Server]:
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         redirect_uris=[f"{live_server.url}/auth/callback/oidc"],
-        post_logout_redirect_uris=[f"{live_server.url}/"],
+        post_logout_redirect_uris=[f"{live_server.url}/auth/signed-out"],
         user_email=USER_EMAIL,
         user_password=USER_PASSWORD,
     )
@@ -80,8 +80,10 @@ def sign_in(
     next_path: str = "/",
 ) -> requests.Response:
     """Sign in through the provider's pages; returns the BFF callback's response (a redirect)."""
+    # again=1: a sign-in asked for on purpose, as from the page that says why a session ended.
     start = browser.get(
-        f"{bff_url}/auth/login?{urlencode({'next': next_path})}", allow_redirects=False
+        f"{bff_url}/auth/login?{urlencode({'next': next_path, 'again': '1'})}",
+        allow_redirects=False,
     )
     assert start.status_code == 302, start.text
     to_callback = provider_sign_in(browser, start.headers["Location"], email, password)

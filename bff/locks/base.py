@@ -9,11 +9,19 @@ from contextlib import AbstractContextManager
 from bff.conf import bff_settings
 
 
+class Held:
+    """A lock while it is held. `lost()` says whether it may have passed to someone else
+    (it expired, or its store cannot confirm it): the holder must then not act on it."""
+
+    def lost(self) -> bool:
+        return False
+
+
 class RefreshLock(ABC):
     """Mutual exclusion per session id across threads, processes and hosts."""
 
     @abstractmethod
-    def hold(self, session_id: str, wait: float) -> AbstractContextManager[None]:
+    def hold(self, session_id: str, wait: float) -> AbstractContextManager[Held]:
         """Hold the lock for `session_id`; raise LockTimeout after `wait` seconds."""
 
     def __repr__(self) -> str:

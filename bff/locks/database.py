@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from django.db import OperationalError, connection, transaction
 
 from bff.exceptions import LockTimeout
-from bff.locks.base import RefreshLock
+from bff.locks.base import Held, RefreshLock
 from bff.models import TokenSession
 
 
 class DatabaseLock(RefreshLock):
     @contextmanager
-    def hold(self, session_id: str, wait: float) -> Iterator[None]:
+    def hold(self, session_id: str, wait: float) -> Iterator[Held]:
         try:
             with transaction.atomic():
                 if connection.vendor == "postgresql":
@@ -31,7 +31,8 @@ class DatabaseLock(RefreshLock):
                     .filter(pk=session_id)
                     .values_list("pk", flat=True)
                 )
-                yield
+                # Held until the transaction ends: it cannot expire under its holder.
+                yield Held()
         except OperationalError as exc:
             # Only lock waits end up here; anything raised by the body propagates unchanged.
             if "lock" in str(exc).lower():

@@ -70,6 +70,7 @@ def start_sign_in(
     """GET /auth/login; the response redirects to the provider's authorization endpoint."""
     params = {"next": next_path} if next_path is not None else {}
     params.update({"provider": provider} if provider else {})
+    params["again"] = "1"  # asked for on purpose, as from the page that says why it ended
     query = "?" + urlencode(params) if params else ""
     response = browser.get(f"{bff}/auth/login{query}", allow_redirects=False)
     assert response.status_code == 302, response.text

@@ -62,7 +62,7 @@ def test_sign_out_revokes_and_sends_the_browser_to_end_session(hostile, bff, bro
     )
     query = {k: v[0] for k, v in parse_qs(location.query).items()}
     assert "id_token_hint" not in query  # the name and email stay out of the history
-    assert query["post_logout_redirect_uri"] == f"{bff}/"
+    assert query["post_logout_redirect_uri"] == f"{bff}/auth/signed-out"
     assert len(query["state"]) >= 22
     assert query["client_id"] == hostile.client_id
 
@@ -149,5 +149,5 @@ def test_sign_out_works_after_the_provider_was_removed_from_the_settings(
     reset_providers()
     response = post_logout(browser, bff)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/auth/signed-out"
     assert_signed_out(browser, bff, record)

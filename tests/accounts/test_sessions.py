@@ -119,12 +119,16 @@ def test_sign_out_everywhere_else_keeps_the_current_session(hostile, bff, new_br
     assert AuditEvent.objects.filter(kind=Kind.SESSION_ENDED_BY_USER).count() == 2
 
 
-def test_ending_the_current_session_signs_this_browser_out(hostile, bff, new_browser):
+def test_ending_the_current_session_is_a_sign_out(hostile, bff, new_browser):
+    """Provider logout included: the browser goes to the provider's end-session endpoint."""
     ((browser, record),) = signed_in_browsers(hostile, bff, new_browser, 1)
     response = end_sessions(browser, bff, session=str(record.pk))
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"].startswith(hostile.endpoint("end_session"))
     assert not signed_in(browser, bff)
+    record.refresh_from_db()
+    assert record.end_reason == TokenSession.EndReason.LOGOUT
+    assert [r["token"] for r in hostile.revoked] == [record.tokens.refresh_token]
 
 
 def test_another_persons_session_cannot_be_ended(hostile, bff, new_browser):

@@ -41,7 +41,7 @@ def start_counted_provider(tmp_path_factory, live_server, grace: int) -> Counted
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         redirect_uris=[f"{base}/auth/callback/oidc" for base in bases],
-        post_logout_redirect_uris=[f"{base}/" for base in bases],
+        post_logout_redirect_uris=[f"{base}/auth/signed-out" for base in bases],
         env={
             "IDP_ISSUER": f"{proxy.url}/o",
             "IDP_REFRESH_GRACE_SECONDS": str(grace),

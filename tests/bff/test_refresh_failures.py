@@ -97,7 +97,7 @@ def test_invalid_grant_ends_session_page_redirects_api_401(lenient, live_server,
 
     page = browser.get(f"{live_server.url}/auth/sessions?tab=1", allow_redirects=False)
     assert page.status_code == 302
-    assert page.headers["Location"] == "/auth/login?next=%2Fauth%2Fsessions%3Ftab%3D1"
+    assert page.headers["Location"] == "/auth/ended?next=%2Fauth%2Fsessions%3Ftab%3D1"
     ended = TokenSession.objects.get(pk=record.pk)
     assert ended.end_reason == TokenSession.EndReason.REFRESH_REJECTED
 

@@ -7,6 +7,7 @@ token would kill the chain and make requests fail, so a double refresh cannot hi
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -19,6 +20,7 @@ from tests.bff.conftest import make_due
 from tests.conftest import sign_in
 from tests.support.bff import REDIS_URL, database_url, fresh_postgres_database, start_bff
 from tests.support.idp import find_form
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,16 +142,41 @@ def test_redis_lock_is_exclusive_and_released_only_by_its_holder(settings):
 
     settings.BFF_LOCK_REDIS_URL = REDIS_URL
     lock = RedisLock()
-    lock.ttl_ms = 300
-    inside = []
-    with lock.hold("s1", wait=1):
-        inside.append(1)
+    with lock.hold("s1", wait=1) as held:
+        assert not held.lost()
         with pytest.raises(LockTimeout):
             with lock.hold("s1", wait=0.1):
                 pass
-    # Expired while held: another holder takes it; the first holder's release keeps theirs.
+    # Passed to another holder while held: the first one knows, and its release keeps theirs.
     client = redis.Redis.from_url(REDIS_URL)
-    with lock.hold("s2", wait=1):
+    with lock.hold("s2", wait=1) as held:
         client.set("bff:refresh-lock:s2", "someone-else", px=5000)
+        assert held.lost()
     assert client.get("bff:refresh-lock:s2") == b"someone-else"
     client.delete("bff:refresh-lock:s2")
+
+
+@pytest.mark.scaleout
+def test_redis_lock_is_renewed_while_held(settings):
+    import redis
+
+    from bff.locks.redis import RedisLock
+
+    settings.BFF_LOCK_REDIS_URL = REDIS_URL
+    lock = RedisLock()
+    lock.ttl = 0.3  # renewed every 0.1 s
+    client = redis.Redis.from_url(REDIS_URL)
+    with lock.hold("s3", wait=1) as held:
+        time.sleep(1.0)  # three lifetimes
+        assert not held.lost()
+        assert client.pttl("bff:refresh-lock:s3") > 0
+    assert client.get("bff:refresh-lock:s3") is None
+
+
+def test_redis_lock_falls_back_to_the_database_lock_when_redis_is_unreachable(settings):
+    from bff.locks.redis import RedisLock
+
+    settings.BFF_LOCK_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    lock = RedisLock()
+    with lock.hold("00000000-0000-0000-0000-000000000000", wait=1) as held:
+        assert not held.lost()  # the database lock: held until its transaction ends
