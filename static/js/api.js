@@ -1,13 +1,38 @@
 // Calls to the BFF's /api gateway from our own pages. Dependency-free ES module.
 //
 // The browser holds no token: the session cookie goes along (same origin) and the server
-// adds the bearer. So there is no timer, no token and no refresh logic here. When the
-// server says the session is over, the page goes to sign-in and comes back afterwards.
+// adds the bearer. So there is no timer, no token and no refresh logic here.
 //
-//   import { api, graphql, ApiError } from "/static/js/api.js";
+//   import { api, graphql, ApiError, setSessionExpiredHandler } from "/static/js/api.js";
 //   const items = await api("/api/demo/items");
 //   await api("/api/demo/items", { method: "POST", json: { name: "milk" } });
 //   const data = await graphql("query { items { id name } }");
+//
+// When the session is over. The gateway answers 401 with `error` "session_expired" (the
+// session was ended; `reason` says why) or "not_signed_in", and a `login_url` (the page
+// that says why, then offers to sign in). What happens then:
+//
+//   - A page that may hold unsaved work sets a hook, once:
+//
+//       setSessionExpiredHandler((error) => {
+//         // error: the ApiError (error.sessionExpired is true, error.reason says why).
+//         // Keep what the person typed (sessionStorage; never a token), tell them, and
+//         // offer a link: signInUrl(error.loginUrl, "/this/page") comes back here.
+//       });
+//
+//     A single call can have its own hook instead: api(path, { onSessionExpired: fn }).
+//     The hook runs, nothing navigates, and the call still rejects with the same ApiError,
+//     so the caller's `catch` can tell it apart with `error.sessionExpired`.
+//   - With no hook (the default), the page goes to the 401's `login_url` (same origin
+//     only, else /auth/login) with `next` = the current page, and comes back after sign-in.
+//     The call rejects too, as the page unloads.
+//
+// setSessionExpiredHandler(null) removes the hook again.
+
+const SESSION_OVER = ["session_expired", "not_signed_in"];
+const DEFAULT_LOGIN = "/auth/login";
+
+let sessionExpiredHandler = null;
 
 /** An /api call that failed: HTTP status, the error code and a message for people. */
 export class ApiError extends Error {
@@ -18,6 +43,54 @@ export class ApiError extends Error {
     this.error = error;
     this.body = body;
   }
+
+  /** True when the server said the session is over (or there is none): sign in again. */
+  get sessionExpired() {
+    return this.status === 401 && SESSION_OVER.includes(this.error);
+  }
+
+  /** Why the session ended ("ended_by_admin", "idle", ...), when the server said. */
+  get reason() {
+    return (this.body && typeof this.body === "object" && this.body.reason) || null;
+  }
+
+  /** The server's sign-in address from the 401 (not checked: use signInUrl() on it). */
+  get loginUrl() {
+    return (this.body && typeof this.body === "object" && this.body.login_url) || null;
+  }
+}
+
+/**
+ * Set (or with null, remove) the page's hook for a session that is over. See the top of
+ * this file. Returns the hook it replaces.
+ */
+export function setSessionExpiredHandler(handler) {
+  const previous = sessionExpiredHandler;
+  sessionExpiredHandler = typeof handler === "function" ? handler : null;
+  return previous;
+}
+
+/**
+ * The address to sign in again and come back to `nextPath` (default: this page).
+ * `loginUrl` is the 401's `login_url`; anything not on this origin becomes /auth/login.
+ */
+export function signInUrl(loginUrl, nextPath = window.location.pathname + window.location.search) {
+  const origin = window.location.origin;
+  let target;
+  try {
+    target = new URL(loginUrl || DEFAULT_LOGIN, origin);
+  } catch {
+    target = new URL(DEFAULT_LOGIN, origin);
+  }
+  if (target.origin !== origin) target = new URL(DEFAULT_LOGIN, origin);
+  let next;
+  try {
+    next = new URL(nextPath, origin);
+  } catch {
+    next = new URL("/", origin);
+  }
+  target.searchParams.set("next", next.origin === origin ? next.pathname + next.search : "/");
+  return target.pathname + target.search;
 }
 
 function isJson(response) {
@@ -37,29 +110,15 @@ async function readBody(response) {
   return response.text();
 }
 
-/** Sign in again, then come back to this page. Only a same-origin login URL is followed. */
-function goToSignIn(loginUrl) {
-  let target;
-  try {
-    target = new URL(loginUrl || "/auth/login", window.location.origin);
-  } catch {
-    target = new URL("/auth/login", window.location.origin);
-  }
-  if (target.origin !== window.location.origin) {
-    target = new URL("/auth/login", window.location.origin);
-  }
-  target.searchParams.set("next", window.location.pathname + window.location.search);
-  window.location.assign(target.href);
-}
-
 /**
  * Call the gateway. `path` is "/api/..." (or relative to /api/, e.g. "demo/items").
  * `options` are fetch's, plus `json`: a value sent as a JSON body (POST unless a method
- * is given). Resolves to the parsed JSON (or text) of a 2xx/3xx answer; rejects with an
- * ApiError otherwise.
+ * is given), and `onSessionExpired`: this call's hook (see the top of this file).
+ * Resolves to the parsed JSON (or text) of a 2xx/3xx answer; rejects with an ApiError
+ * otherwise.
  */
 export async function api(path, options = {}) {
-  const { json, headers, ...init } = options;
+  const { json, headers, onSessionExpired, ...init } = options;
   const url = path.startsWith("/") ? path : `/api/${path}`;
   const sent = new Headers(headers);
   sent.set("X-CSRF", "1");
@@ -73,21 +132,31 @@ export async function api(path, options = {}) {
   const body = await readBody(response);
   if (response.ok) return body;
 
-  const error = body && typeof body === "object" ? body : {};
-  if (response.status === 401 && ["session_expired", "not_signed_in"].includes(error.error)) {
-    goToSignIn(error.login_url);
-  }
-  throw new ApiError(
+  const fields = body && typeof body === "object" ? body : {};
+  const error = new ApiError(
     response.status,
-    error.error || `http_${response.status}`,
-    error.message || response.statusText || `HTTP ${response.status}`,
+    fields.error || `http_${response.status}`,
+    fields.message || response.statusText || `HTTP ${response.status}`,
     body,
   );
+  if (error.sessionExpired) {
+    const hook = typeof onSessionExpired === "function" ? onSessionExpired : sessionExpiredHandler;
+    if (hook) {
+      try {
+        hook(error);
+      } catch (hookError) {
+        console.error("onSessionExpired hook failed", hookError);
+      }
+    } else {
+      window.location.assign(signInUrl(error.loginUrl));
+    }
+  }
+  throw error;
 }
 
 /** Run a GraphQL operation on /api/graphql; resolves to `data`, rejects on `errors`. */
-export async function graphql(query, variables = {}) {
-  const body = await api("/api/graphql", { json: { query, variables } });
+export async function graphql(query, variables = {}, options = {}) {
+  const body = await api("/api/graphql", { ...options, json: { query, variables } });
   if (body && Array.isArray(body.errors) && body.errors.length) {
     const message = body.errors.map((e) => e.message || "error").join("; ");
     throw new ApiError(200, "graphql_error", message, body);

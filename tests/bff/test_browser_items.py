@@ -58,21 +58,61 @@ def test_items_page_lists_and_adds_through_the_graphql_gateway(wired, page):
     assert token not in page.content()
 
 
-def test_an_ended_session_sends_the_page_to_sign_in_and_back(wired, page):
+def test_an_ended_session_says_why_and_signing_in_again_asks_for_the_password(wired, page):
+    """The typed item survives: the page's onSessionExpired hook keeps it (sessionStorage),
+    says what happened, and after signing in again puts it back in the field."""
     open_items_signed_in(page, wired.bff)
-    name = f"Lost to the ended session {uuid.uuid4().hex[:8]}"
+    name = f"Kept across the ended session {uuid.uuid4().hex[:8]}"
 
     end_sessions(TokenSession.objects.all(), TokenSession.EndReason.ENDED_BY_ADMIN)
     page.fill("#item-name", name)
-    # The 401 session_expired answer sends the page to sign-in with next=/items; the
-    # provider still knows the user, so it comes straight back with a new session.
-    # The mutation's answer is the 401; the next good /api/graphql answer is the list query
-    # of the page loaded again after sign-in.
-    with page.expect_response(lambda r: r.url.endswith("/api/graphql") and r.ok):
-        with page.expect_request(lambda r: "/auth/login" in r.url) as sign_in:
-            page.click("#add-item button[type=submit]")
-    assert sign_in.value.url == f"{wired.bff}/auth/login?next=%2Fitems"
+    page.click("#add-item button[type=submit]")
+    # The 401 session_expired answer goes to the page's hook: no navigation, nothing lost.
+    expect(page.locator("#status")).to_have_text("Your session has ended. Sign in again to add it.")
     assert page.url == f"{wired.bff}/items"
+    expect(page.locator("#item-name")).to_have_value(name)
+    assert page.evaluate("() => Object.values(sessionStorage)") == [name]
+    sign_in_again = page.get_by_role("link", name="Sign in again")
+    expect(sign_in_again).to_be_focused()
+    expect(sign_in_again).to_have_attribute("href", "/auth/ended?next=%2Fitems")
+
+    # The page that says why, then the provider: it asks for the password although its own
+    # session is live, because the session was ended by someone else (prompt=login).
+    sign_in_again.click()
+    page.wait_for_url(re.compile(r".*/auth/ended\?next=%2Fitems$"))
+    expect(page.get_by_role("status")).to_have_text("An administrator ended your session.")
+    page.get_by_role("link", name="Sign in again").click()
+    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
+    page.fill("input[name=email]", USER_EMAIL)
+    page.fill("input[name=password]", USER_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{wired.bff}/items")
     expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
     assert TokenSession.objects.live().count() == 1
-    expect(page.locator("#items li").filter(has_text=name)).to_have_count(0)
+
+    # Back on /items: the name is in the field again, and no longer in storage.
+    expect(page.locator("#item-name")).to_have_value(name)
+    expect(page.locator("#status")).to_have_text(
+        f"“{name}” is back in the field. Press Add to add it."
+    )
+    assert page.evaluate("() => sessionStorage.length") == 0
+    page.click("#add-item button[type=submit]")
+    expect(page.locator("#status")).to_have_text(f"Added “{name}”.")
+    expect(page.locator("#items li").filter(has_text=name)).to_have_count(1)
+    expect(page.locator("#item-name")).to_have_value("")
+
+
+def test_without_a_hook_api_js_goes_to_the_page_that_says_why(wired, page):
+    """A page that sets no onSessionExpired hook is sent to the 401's login_url, with
+    next = the page (same origin only)."""
+    open_items_signed_in(page, wired.bff)
+    end_sessions(TokenSession.objects.all(), TokenSession.EndReason.ENDED_BY_ADMIN)
+    page.evaluate(
+        """async () => {
+            const api = await import("/static/js/api.js");
+            api.setSessionExpiredHandler(null);
+            api.api("/api/demo/items").catch(() => {});
+        }"""
+    )
+    page.wait_for_url(re.compile(r".*/auth/ended\?next=%2Fitems$"))
+    expect(page.get_by_role("status")).to_have_text("An administrator ended your session.")
