@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # /admin/login/ also takes a password (Django's form). Off: the admin signs in through
     # the provider like the app, and a password is never asked.
     "ACCOUNTS_ADMIN_PASSWORD_LOGIN": False,
+    # purge_audit deletes audit rows older than this many days.
+    "ACCOUNTS_AUDIT_RETENTION_DAYS": 365,
 }
 
 accounts_settings = AppSettings(DEFAULTS)

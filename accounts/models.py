@@ -141,6 +141,18 @@ class AuditEventQuerySet(models.QuerySet):
     delete.alters_data = True  # type: ignore[attr-defined]
     delete.queryset_only = True  # type: ignore[attr-defined]
 
+    def purge_older_than(self, before: Any) -> int:
+        """Delete every row written before `before`, whatever this queryset was filtered to;
+        returns how many.
+
+        The retention (manage.py purge_audit) is the one way rows go: by age, never by
+        choice of row. Nothing refers to a row, so they are deleted directly.
+        """
+        old = self.model.objects.using(self.db).filter(created_at__lt=before)
+        return old._raw_delete(old.db)
+
+    purge_older_than.alters_data = True  # type: ignore[attr-defined]
+
 
 class AuditEvent(models.Model):
     """What happened to whose session: sign-in, sign-out, logouts, sessions ended."""

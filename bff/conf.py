@@ -51,7 +51,25 @@ DEFAULTS: dict[str, Any] = {
     # The page (URL name) that tells a person why their session ended and offers sign-in.
     "BFF_SESSION_ENDED_URL": "accounts:session_ended",
     # Paths the token middleware never touches.
-    "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/favicon.ico"),
+    "BFF_EXEMPT_PATH_PREFIXES": ("/static/", "/healthz", "/readyz", "/metrics", "/favicon.ico"),
+    # Who may read /metrics: client addresses or networks (the client as client_address
+    # sees it, so behind BFF_TRUSTED_PROXIES the client's own, never the proxy's).
+    "BFF_METRICS_ALLOWED_IPS": ("127.0.0.1", "::1"),
+    # When set, /metrics also wants "Authorization: Bearer <this>".
+    "BFF_METRICS_TOKEN": "",
+    # /metrics reports the live sessions: one COUNT query per scrape. False: not reported.
+    "BFF_METRICS_LIVE_SESSIONS": True,
+    # /readyz: each check (database, shared cache, the lock's Redis) may take this long.
+    "BFF_READY_TIMEOUT_SECONDS": 1.0,
+    # The checks whose failure makes /readyz answer 503. Redis is an accelerator (the BFF
+    # works on without it), so by default only the database: a Redis outage shared by every
+    # instance must not take them all out of the load balancer.
+    "BFF_READY_REQUIRED_CHECKS": ("database",),
+    # OpenTelemetry traces (bff/tracing.py): config/settings.py turns this on when
+    # OTEL_EXPORTER_OTLP_ENDPOINT is set; it needs the `otel` extra installed.
+    "BFF_TRACING": False,
+    # purge_sessions deletes session records ended more than this many days ago.
+    "BFF_PURGE_ENDED_AFTER_DAYS": 30,
 }
 
 

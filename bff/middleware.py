@@ -1,17 +1,20 @@
-"""Middleware: the request id, and the token session that keeps tokens fresh per request."""
+"""Middleware: request metrics, the request id, and the token session that keeps tokens fresh
+per request."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
 
-from bff import responses
+from bff import metrics, responses, tracing
 from bff.conf import bff_settings
 from bff.decorators import marked
 from bff.exceptions import SessionEnded
@@ -27,6 +30,7 @@ from bff.sessions import (
     sign_out_ended,
     touch,
 )
+from bff.stores import database_store
 from oidc import clock
 from oidc.exceptions import ProviderUnavailable
 
@@ -50,6 +54,24 @@ def is_session_user(request: HttpRequest, record: TokenSession) -> bool:
             request.session[HASH_SESSION_KEY] = current
             return True
     return False
+
+
+class RequestMetricsMiddleware:
+    """Count and time every request (bff.metrics), inside its trace span (bff.tracing).
+
+    First in MIDDLEWARE, so what the others answer (redirects, refusals) is counted too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.monotonic()
+        with tracing.request_span(request) as span:
+            response = self.get_response(request)
+            route = metrics.request_done(request, response.status_code, started)
+            tracing.end_request_span(span, request, route, response.status_code)
+        return response
 
 
 class RequestIDMiddleware:
@@ -104,6 +126,12 @@ class TokenSessionMiddleware:
                 # A transient failure never signs anyone out: a still-valid token is used.
                 if record.tokens.is_expired(clock.now()) and not signs_in_or_out:
                     return responses.provider_unavailable(request, exc.retry_after)
+            except DatabaseError as exc:
+                # Nor does a database that cannot take the refresh now: a still-valid token
+                # is used; an expired one cannot be, and handler500 answers 503.
+                database_store.failed("refresh", exc)
+                if record.tokens.is_expired(clock.now()) and not signs_in_or_out:
+                    raise
             if not is_session_user(request, record):
                 # Deactivated, or the account's credentials changed: the record ends here,
                 # in the same step, and its refresh token is revoked.

@@ -10,9 +10,12 @@ processes and hosts ask at once. See docs/architecture.md.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
-from bff import record_cache
+from django.db import InterfaceError, OperationalError, connection
+
+from bff import metrics, record_cache, tracing
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout, SessionEnded
 from bff.locks import get_lock
@@ -34,6 +37,8 @@ from oidc.validation import validate_id_token
 logger = logging.getLogger(__name__)
 
 Reason = TokenSession.EndReason
+# Pause between two attempts to store a rotation the database did not take.
+STORE_RETRY_SECONDS = 0.25
 
 
 def refresh_threshold(tokens: TokenSet, buffer: float) -> float:
@@ -77,11 +82,16 @@ def ensure_fresh(
         return record
     wait = _backoff_remaining(record, now)
     if wait:
+        metrics.refreshed(record.provider, "backing_off")
         raise ProviderUnavailable("refresh backing off", retry_after=wait)
+    waiting = time.monotonic()
     try:
         with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS) as held:
+            metrics.lock_waited(waiting)
             outcome = _under_lock(record, force, failed_access_token, held)
     except LockTimeout as exc:
+        metrics.lock_waited(waiting)
+        metrics.refreshed(record.provider, "lock_timeout")
         raise ProviderUnavailable("timed out waiting for a refresh", retry_after=1) from exc
     # Raised only after the lock is released: with the database lock an exception inside
     # would roll back what was written (the ended record, the backoff).
@@ -95,22 +105,28 @@ def _under_lock(
 ) -> TokenSession | Exception:
     current = TokenSession.objects.select_related("user").get(pk=record.pk)
     if not current.is_live:
+        metrics.refreshed(record.provider, "ended")
         return SessionEnded(current.end_reason)
     now = clock.now()
     if not _due(current.tokens, now, force, failed_access_token):
+        metrics.refreshed(record.provider, "shared")
         record_cache.put(current)  # whoever refreshed, later requests start from this
         return current  # a sibling refreshed while we waited
     wait = _backoff_remaining(current, now)
     if wait:
+        metrics.refreshed(record.provider, "backing_off")
         return ProviderUnavailable("refresh backing off", retry_after=wait)
     if held.lost():
         # Held past its lifetime (a stalled store): someone else may be refreshing now.
         # Never a second grant; the caller uses its token while valid, then tries again.
         logger.warning("session=%s refresh lock lost before the grant: not refreshing", record.pk)
+        metrics.refreshed(record.provider, "lock_lost")
         return ProviderUnavailable("refresh lock lost", retry_after=1)
     return _refresh_locked(current, now)
 
 
+@tracing.traced("bff.refresh", lambda record, now: {"bff.provider": record.provider}, kind="client")
+@metrics.observe_refresh
 def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exception:
     """Call the provider's token endpoint and store the outcome. Caller holds the lock."""
     previous = record.tokens
@@ -136,14 +152,7 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
         if isinstance(fresh, Exception):
             return fresh
     fields = record.set_tokens(fresh)
-    updated = TokenSession.objects.filter(
-        pk=record.pk, version=record.version, ended_at__isnull=True
-    ).update(
-        **{name: getattr(record, name) for name in fields},
-        version=record.version + 1,
-        refresh_failures=0,
-        refresh_retry_at=None,
-    )
+    updated = _store_rotation(record, fields)
     if not updated:
         # Our write lost: the record was ended, or another holder stored a rotation. Only a
         # decision ends a session, never a write that matched nothing: re-read.
@@ -162,6 +171,36 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
     logger.info("session=%s refreshed version=%d", record.pk, record.version)
     session_refreshed.send(sender=TokenSession, record=record)
     return record
+
+
+def _store_rotation(record: TokenSession, fields: list[str]) -> int:
+    """Write the new tokens if the record is still the version we read; returns the rows.
+
+    The provider has rotated the refresh token already: these tokens may be the only ones
+    that still work. A database that drops the write (a restart, a stalled connection cut)
+    is tried again on a new connection, under the lock (the Redis lock is renewed meanwhile),
+    for up to BFF_LOCK_WAIT_SECONDS; the write is conditional, so one that did land before
+    its answer was lost matches nothing the second time and the caller re-reads.
+    """
+    deadline = time.monotonic() + bff_settings.BFF_LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return TokenSession.objects.filter(
+                pk=record.pk, version=record.version, ended_at__isnull=True
+            ).update(
+                **{name: getattr(record, name) for name in fields},
+                version=record.version + 1,
+                refresh_failures=0,
+                refresh_retry_at=None,
+            )
+        except (OperationalError, InterfaceError) as exc:
+            # Inside the database lock's transaction nothing can be tried again.
+            if connection.in_atomic_block or time.monotonic() >= deadline:
+                logger.error("session=%s refreshed tokens not stored: %s", record.pk, exc)
+                raise
+            logger.warning("session=%s refreshed tokens not stored yet: %s", record.pk, exc)
+            connection.close()
+            time.sleep(STORE_RETRY_SECONDS)
 
 
 def _checked_id_token(

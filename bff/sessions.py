@@ -9,12 +9,13 @@ functions; what happens to sessions is announced through bff.signals.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from bff import record_cache
@@ -235,3 +236,28 @@ def end_matching(
 
 def live_sessions_for(user: Any) -> QuerySet[TokenSession]:
     return TokenSession.objects.live().filter(user=user)
+
+
+def _limits(now: datetime) -> tuple[datetime, datetime]:
+    """(created before, last seen before): past either, a record is over."""
+    return (
+        now - timedelta(seconds=bff_settings.BFF_SESSION_MAX_AGE_SECONDS),
+        now - timedelta(seconds=bff_settings.BFF_SESSION_IDLE_SECONDS),
+    )
+
+
+def end_expired() -> int:
+    """End the live records past their absolute or idle limit that nobody came back to end
+    (manage.py purge_sessions); returns how many."""
+    oldest, idle_since = _limits(clock.now_datetime())
+    live = TokenSession.objects.live()
+    return end_sessions(live.filter(created_at__lt=oldest), Reason.MAX_AGE) + end_sessions(
+        live.filter(last_seen_at__lt=idle_since), Reason.IDLE
+    )
+
+
+def live_session_counts() -> dict[str, int]:
+    """Live sessions (not ended, within their limits) by provider, in one query."""
+    oldest, idle_since = _limits(clock.now_datetime())
+    live = TokenSession.objects.live().filter(created_at__gte=oldest, last_seen_at__gte=idle_since)
+    return dict(live.order_by().values_list("provider").annotate(count=Count("pk")))

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bff import metrics
 from bff.conf import bff_settings
 
 logger = logging.getLogger("bff.stores")
@@ -26,6 +27,7 @@ class Store:
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._skip_until = 0.0
+        metrics.store_down(name, False)
 
     @property
     def down(self) -> bool:
@@ -48,10 +50,12 @@ class Store:
         return result
 
     def failed(self, operation: str, exc: BaseException) -> None:
+        metrics.store_failed(self.name, operation)
         with self._lock:
             self._skip_until = time.monotonic() + bff_settings.BFF_STORE_RETRY_SECONDS
             if self._down_since is None:
                 self._down_since = time.monotonic()
+                metrics.store_down(self.name, True)
                 logger.warning(
                     "store=%s down operation=%s error=%s", self.name, operation, type(exc).__name__
                 )
@@ -63,6 +67,7 @@ class Store:
             if self._down_since is not None:
                 seconds = time.monotonic() - self._down_since
                 self._down_since = None
+                metrics.store_down(self.name, False)
                 logger.warning("store=%s back after_seconds=%.1f", self.name, seconds)
 
 
@@ -70,3 +75,5 @@ class Store:
 cache_store = Store("cache")
 # The database, as seen by the requests it could not serve.
 database_store = Store("database")
+# The refresh lock's Redis (bff.locks.redis), when that lock is configured.
+lock_redis_store = Store("lock_redis")

@@ -16,6 +16,7 @@ from urllib3 import BaseHTTPResponse, Timeout
 from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import NewConnectionError
 
+from bff import metrics, tracing
 from bff.bearer import bearer_for, refreshed_bearer
 from bff.exceptions import UpstreamError
 from bff.upstreams import Upstream, connection_pool, discard_pool
@@ -80,6 +81,12 @@ def _unreachable(upstream: Upstream, exc: BaseException) -> UpstreamError:
     return UpstreamError(502, "upstream_unreachable", "The upstream API is unreachable.")
 
 
+def _call_attributes(upstream: Upstream, method: str, *args: Any, **kwargs: Any) -> dict:
+    return {"bff.upstream": upstream.name, "http.request.method": method}
+
+
+@tracing.traced("bff.upstream", _call_attributes, kind="client")
+@metrics.observe_upstream_call
 def exchange(
     upstream: Upstream,
     method: str,
@@ -97,6 +104,7 @@ def exchange(
     get the 502. Raises UpstreamError (504 on a timeout, 502 when unreachable).
     """
     target, headers = framing(method, url, headers, body, length)
+    tracing.inject(headers)
     retry_stale = method in IDEMPOTENT_METHODS and not isinstance(body, Iterator)
     while True:
         pool = connection_pool(upstream)

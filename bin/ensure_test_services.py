@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Before the suite: PostgreSQL and Redis must answer (the scale-out tests use them for real)
-and Debian's Chromium must be installed for the browser tests. Fails loudly, never skips."""
+"""Before the suite: PostgreSQL and Redis must answer (the scale-out and fault tests use them
+for real), Debian's Chromium must be installed for the browser tests and Debian's nginx for the
+slow-client tests (tests/faults, deploy/nginx.conf). Fails loudly, never skips."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ SERVICES = {
         'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
     ),
 }
-CHROMIUM = "/usr/bin/chromium"
+# Debian packages the tests run, by the file each one installs.
+PACKAGES = {
+    "chromium": "/usr/bin/chromium",
+    "nginx": "/usr/sbin/nginx",
+    # tests/faults starts a redis-server of its own, to break it.
+    "redis-server": "/usr/bin/redis-server",
+}
 
 
 def reachable(host: str, port: int) -> bool:
@@ -39,14 +46,17 @@ def main() -> int:
         for name, (host, port, how) in SERVICES.items()
         if not reachable(host, port)
     ]
-    if not os.path.exists(CHROMIUM):
-        if os.geteuid() == 0 and shutil.which("apt-get"):
-            print("Installing Debian's chromium for the browser tests …", flush=True)
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
-        if not os.path.exists(CHROMIUM):
-            missing.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    absent = {package: path for package, path in PACKAGES.items() if not os.path.exists(path)}
+    if absent and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"Installing Debian's {', '.join(absent)} for the tests …", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *absent], check=False, env=env)
+    missing += [
+        f"{path} is missing: apt-get install -y {package}"
+        for package, path in absent.items()
+        if not os.path.exists(path)
+    ]
     for problem in missing:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if missing else 0

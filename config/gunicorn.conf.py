@@ -3,6 +3,8 @@
 import ipaddress
 import multiprocessing
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import environ
@@ -22,6 +24,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", 8))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# The path without its query (%(U)s), no Referer: a query or a Referer may carry an
+# authorization code or a sign-in's state, and the logs never do.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 
 # What a request says about its connection (https, the client's address, the host) is
 # believed only behind a proxy (DJANGO_BEHIND_PROXY) and only from the proxy's own addresses
@@ -80,3 +85,65 @@ def pre_request(worker, req) -> None:
         req.headers = [
             (name, value) for name, value in req.headers if name not in FORWARDED_HEADERS
         ]
+
+
+# --- Metrics (bff/metrics.py) -------------------------------------------------------------
+# prometheus-client's multiprocess mode: each worker writes its values to files in this
+# directory and /metrics adds them up. Set before any worker imports prometheus_client (it
+# reads the variable then); files of an earlier run are removed, or counters would carry on
+# from dead processes.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bff-metrics-")
+    # Ours to remove at exit (a reload reads this file again and must know it still is).
+    os.environ["BFF_METRICS_DIR_MADE"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_starting(server) -> None:
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in METRICS_DIR.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    """A worker's live gauges (bff_store_down) go with it; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(METRICS_DIR))
+
+
+def on_exit(server) -> None:
+    if os.environ.get("BFF_METRICS_DIR_MADE") == str(METRICS_DIR):
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+# --- Logs ---------------------------------------------------------------------------------
+# With LOG_FORMAT=json gunicorn's own lines (start, workers, the access log) are JSON too, so
+# the stream is one format; Django's are set in config/settings.py LOGGING.
+if env("LOG_FORMAT", default="kv") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "bff.logging.JsonFormatter"}},
+        "handlers": {
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            # gunicorn writes the access log whenever logconfig_dict is set: only when asked.
+            "gunicorn.access": {
+                "level": "INFO" if accesslog else "CRITICAL",
+                "handlers": ["console"],
+                "propagate": False,
+            },
+        },
+    }

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bff.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "accounts.middleware.ProviderAwareCSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -132,6 +133,8 @@ SESSION_ENGINE = env(
     "DJANGO_SESSION_ENGINE",
     default="bff.session_store" if SHARED_CACHE else "django.contrib.sessions.backends.db",
 )
+# Messages live in the session too (the default storage sets a cookie of its own).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # The CSRF secret lives in the session: the browser holds the one session cookie only.
 CSRF_USE_SESSIONS = True
 CSRF_FAILURE_VIEW = "pages.views.csrf_failure_view"
@@ -141,7 +144,7 @@ CSRF_COOKIE_NAME = "bff_csrftoken"
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=HTTPS)
@@ -217,6 +220,12 @@ _from_env("OIDC_STAFF_VALUES", env.list)
 _from_env("OIDC_SUPERUSER_VALUES", env.list)
 _from_env("OIDC_STAFF_PROVIDERS", env.list)
 _from_env("ACCOUNTS_ADMIN_PASSWORD_LOGIN", env.bool)
+# Per-client limits: "login=30/60,callback=30/60,backchannel=120/60" (count/seconds).
+if "ACCOUNTS_RATE_LIMITS" in env.ENVIRON:
+    ACCOUNTS_RATE_LIMITS = {
+        scope: tuple(int(n) for n in rate.split("/"))
+        for scope, _, rate in (p.partition("=") for p in env.list("ACCOUNTS_RATE_LIMITS"))
+    }
 
 
 if _PROVIDER_NAMES:
@@ -260,6 +269,21 @@ _from_env("BFF_LOCK_REDIS_URL")
 _from_env("BFF_SESSION_MAX_AGE_SECONDS", env.int)
 _from_env("BFF_SESSION_IDLE_SECONDS", env.int)
 _from_env("BFF_PUBLIC_URL")
+# Observability (docs/observability.md): who may scrape /metrics, what /readyz requires, how
+# long ended records and audit rows are kept.
+_from_env("BFF_METRICS_ALLOWED_IPS", env.list)
+_from_env("BFF_METRICS_TOKEN")
+_from_env("BFF_METRICS_LIVE_SESSIONS", env.bool)
+_from_env("BFF_READY_REQUIRED_CHECKS", env.list)
+_from_env("BFF_READY_TIMEOUT_SECONDS", env.float)
+_from_env("BFF_PURGE_ENDED_AFTER_DAYS", env.int)
+_from_env("ACCOUNTS_AUDIT_RETENTION_DAYS", env.int)
+# Traces go to an OpenTelemetry collector when its endpoint is set (the exporter reads the
+# OTEL_* variables itself); they need the `otel` extra installed.
+BFF_TRACING = bool(
+    env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+    or env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default="")
+)
 if BEHIND_PROXY:
     _from_env("BFF_TRUSTED_PROXIES", env.list)
 # The session cookie lasts as long as the longest a session may live.
@@ -274,6 +298,13 @@ if any("=" not in pair for pair in _UPSTREAM_PAIRS):
     raise ImproperlyConfigured("BFF_UPSTREAMS is a list of name=url pairs, separated by commas.")
 BFF_UPSTREAMS = dict(pair.split("=", 1) for pair in _UPSTREAM_PAIRS)
 
+# LOG_FORMAT: "kv" (the default, key=value text) or "json" (one JSON object per line: time,
+# level, logger, message, request_id and the record's extra fields; bff/logging.py).
+LOG_FORMAT = env("LOG_FORMAT", default="kv")
+if LOG_FORMAT not in ("kv", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is kv (key=value text) or json.")
+if LOG_FORMAT == "json":
+    LOGGING_CONFIG = "bff.logging.configure_json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -282,12 +313,15 @@ LOGGING = {
         "expected_outage": {"()": "bff.logging.ExpectedOutageFilter"},
     },
     "formatters": {
-        "kv": {"format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"}
+        "kv": {
+            "format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+        },
+        "json": {"()": "bff.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "kv",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id", "expected_outage"],
         }
     },

@@ -1,4 +1,4 @@
-"""The app's own pages and health checks."""
+"""The app's own pages, health checks and metrics."""
 
 from django.urls import path
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("items", views.items_view, name="items"),
     path("healthz", views.healthz_view, name="healthz"),
     path("readyz", views.readyz_view, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from bff import health, metrics
 from bff.client import upstream
 from bff.exceptions import NotSignedIn, UpstreamError
 from bff.responses import HANDLED, error, error_response
@@ -57,13 +58,26 @@ def healthz_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz_view(request: HttpRequest) -> JsonResponse:
-    """Ready when the database answers."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as exc:  # any database failure means not ready
-        return JsonResponse({"ready": False, "database": type(exc).__name__}, status=503)
-    return JsonResponse({"ready": True})
+    """Ready when the required stores answer (BFF_READY_REQUIRED_CHECKS; by default the
+    database); every check's result is named, failing or not."""
+    readiness = health.readiness()
+    body = {"ready": readiness.ready, "checks": readiness.checks, "failed": readiness.failed}
+    response = JsonResponse(body, status=200 if readiness.ready else 503)
+    if not readiness.ready:
+        response["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
+    return response
+
+
+@login_not_required
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for BFF_METRICS_ALLOWED_IPS (and BFF_METRICS_TOKEN when set)."""
+    refused = metrics.scrape_refusal(request)
+    if refused is not None:
+        return refused
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
 
 
 def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

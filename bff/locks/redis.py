@@ -19,10 +19,12 @@ from contextlib import contextmanager
 import redis
 from redis.lock import Lock
 
+from bff import metrics
 from bff.conf import bff_settings
 from bff.exceptions import LockTimeout
 from bff.locks.base import Held, RefreshLock
 from bff.locks.database import DatabaseLock
+from bff.stores import lock_redis_store
 from oidc.conf import oidc_settings
 
 logger = logging.getLogger(__name__)
@@ -89,9 +91,12 @@ class RedisLock(RefreshLock):
             acquired = lock.acquire()
         except redis.RedisError as exc:
             logger.warning("refresh lock: redis unavailable (%s), using the database lock", exc)
+            lock_redis_store.failed("acquire", exc)
+            metrics.lock_fell_back()
             with self.fallback.hold(session_id, wait) as held:
                 yield held
             return
+        lock_redis_store.answered()
         if not acquired:
             raise LockTimeout(f"waited {wait}s for the refresh lock")
         held = HeldRedisLock(lock)

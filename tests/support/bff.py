@@ -25,8 +25,10 @@ def start_bff(
     upstreams: dict[str, str],
     lock_backend: str = "bff.locks.database.DatabaseLock",
     workers: int = 1,
+    threads: int = 16,
     migrate: bool = False,
     env: dict[str, str] | None = None,
+    config: Path | None = None,
 ) -> Server:
     server = Server(
         name=f"bff-{port}",
@@ -35,7 +37,9 @@ def start_bff(
         host="127.0.0.1",
         port=port,
         workers=workers,
+        threads=threads,
         ready_path="/healthz",
+        config=config,
         env={
             "DATABASE_URL": database_url,
             "DJANGO_HTTPS": "false",
@@ -47,6 +51,8 @@ def start_bff(
             "BFF_LOCK_BACKEND": lock_backend,
             "BFF_LOCK_REDIS_URL": REDIS_URL,
             "LOG_LEVEL": "INFO",
+            # Test processes share Redis and sign in from one address all the time.
+            "ACCOUNTS_RATE_LIMITS": "login=100000/60,callback=100000/60,backchannel=100000/60",
             **(env or {}),
         },
     )

@@ -49,6 +49,7 @@ class Server:
         workers: int = 1,
         threads: int = 16,
         ready_path: str = "/",
+        config: Path | None = None,
     ) -> None:
         self.name = name
         self.settings_module = settings_module
@@ -59,6 +60,8 @@ class Server:
         self.workers = workers
         self.threads = threads
         self.ready_path = ready_path
+        # A gunicorn config file (config/gunicorn.conf.py); the options below override it.
+        self.config = config
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": settings_module,
@@ -90,11 +93,13 @@ class Server:
         wsgi = self.settings_module.rsplit(".", 1)[0] + ".wsgi"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
+        config = ["--config", str(self.config)] if self.config else []
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
+                *config,
                 wsgi,
                 "--bind",
                 f"127.0.0.1:{self.port}",
