@@ -14,6 +14,7 @@ from bff import record_cache
 from bff.models import TokenSession
 from oidc.provider import reset_providers
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.support.echo_upstream import EchoUpstream
 from tests.support.idp import start_idp
 from tests.support.provider_proxy import ProviderProxy
 from tests.support.servers import Server, free_port
@@ -92,6 +93,14 @@ def lenient(settings, lenient_provider) -> Iterator[CountedProvider]:
     settings.BFF_REFRESH_BACKOFF_MAX_SECONDS = 0.2
     yield lenient_provider
     reset_providers()
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[EchoUpstream]:
+    """An upstream that echoes what it was sent, one per test module."""
+    server = EchoUpstream().start()
+    yield server
+    server.stop()
 
 
 def revoke_at_provider(provider: CountedProvider, refresh_token: str) -> None:

@@ -15,19 +15,11 @@ from bff.models import TokenSession
 from tests.bff.conftest import make_due
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support.echo_upstream import EchoUpstream
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FETCH_ECHO = """() => fetch("/api/echo/tab", {headers: {"X-CSRF": "1"}})
     .then(r => r.status, () => 0)"""
-
-
-@pytest.fixture(scope="module")
-def echo_upstream() -> Iterator[EchoUpstream]:
-    server = EchoUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -46,9 +38,9 @@ def context(monkeypatch) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def signed_in(strict, live_server, settings, echo_upstream, context) -> Page:
+def signed_in(strict, live_server, settings, echo_server, context) -> Page:
     """A first tab, signed in on the provider's page, on the sessions page."""
-    settings.BFF_UPSTREAMS = {"echo": f"{echo_upstream.url}/base"}
+    settings.BFF_UPSTREAMS = {"echo": f"{echo_server.url}/base"}
     page = context.new_page()
     page.goto(f"{live_server.url}/auth/sessions")
     page.wait_for_url(re.compile(r".*/accounts/login/.*"))

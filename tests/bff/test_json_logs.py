@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -22,7 +21,6 @@ from bff.models import TokenSession
 from tests.bff.conftest import make_due
 from tests.bff.test_metrics import sign_out
 from tests.conftest import CLIENT_SECRET, USER_EMAIL, USER_PASSWORD
-from tests.support.echo_upstream import EchoUpstream
 from tests.support.idp import provider_sign_in
 from tests.support.servers import ROOT
 
@@ -117,13 +115,6 @@ def test_log_format_selects_the_formatter_and_key_value_stays_the_default():
 
 
 # --- A session's life, every log record as JSON ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[EchoUpstream]:
-    server = EchoUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,19 +18,11 @@ from bff.models import TokenSession
 from bff.stores import cache_store, database_store, lock_redis_store
 from tests.bff.conftest import make_due, revoke_at_provider
 from tests.conftest import sign_in
-from tests.support.echo_upstream import EchoUpstream
 from tests.support.idp import find_form
 from tests.support.metrics import Samples, scrape, total, value
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[EchoUpstream]:
-    server = EchoUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -27,13 +26,6 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[EchoUpstream]:
-    server = EchoUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

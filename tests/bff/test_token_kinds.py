@@ -24,13 +24,6 @@ def provider() -> Iterator[HostileProvider]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[EchoUpstream]:
-    server = EchoUpstream().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def kinds(settings, provider, echo_server, live_server) -> EchoUpstream:
     provider.reset()

@@ -17,20 +17,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 from bff import tracing
 from tests.bff.conftest import make_due
 from tests.conftest import sign_in
-from tests.support.echo_upstream import EchoUpstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # A trace a client says it belongs to.
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_PARENT = f"00-{CLIENT_TRACE}-b7ad6b7169203331-01"
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[EchoUpstream]:
-    server = EchoUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
