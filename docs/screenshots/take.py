@@ -16,6 +16,7 @@ import re
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,9 @@ def sign_in(page: Page, bff: str, path: str, *, kind: str = "", chooser: bool = 
     page.wait_for_url(f"{bff}{path}")
 
 
-def story(browser: Browser, bff: str, kind: str, options: dict) -> None:
+def story(
+    browser: Browser, bff: str, kind: str, options: dict, grant_admin: Callable[[], None]
+) -> None:
     """One pass through the pages in one screen size."""
     me = browser.new_context(**options)
     other = browser.new_context(**{**options, "user_agent": OTHER_DEVICE})
@@ -66,6 +69,15 @@ def story(browser: Browser, bff: str, kind: str, options: dict) -> None:
         sign_in(page, bff, "/", kind=kind, chooser=True)
         expect(page.locator(".private")).to_be_visible()
         shoot(page, kind, "dashboard")
+
+        grant_admin()  # the person is made staff, as `manage.py grant_admin` does it
+        page.goto(f"{bff}/admin/bff/tokensession/")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        shoot(page, kind, "admin-sessions")
+        page.goto(f"{bff}/admin/accounts/user/")
+        shoot(page, kind, "admin-users")
+        page.goto(f"{bff}/admin/accounts/auditevent/")
+        shoot(page, kind, "admin-audit")
 
         page.goto(f"{bff}/items")
         expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
@@ -140,17 +152,16 @@ def main() -> int:
             ):
                 env.update({prefix + key: value for key, value in provider.items()})
                 env[prefix + "DISPLAY_NAME"] = label
-            servers.append(
-                start_bff(
-                    work / "bff",
-                    port=bff_port,
-                    database_url=f"sqlite:///{work / 'bff.sqlite3'}",
-                    issuer=issuer,
-                    upstreams={"graphql": f"{demo.url}/graphql", "demo": f"{demo.url}/rest"},
-                    migrate=True,
-                    env=env,
-                )
+            bff = start_bff(
+                work / "bff",
+                port=bff_port,
+                database_url=f"sqlite:///{work / 'bff.sqlite3'}",
+                issuer=issuer,
+                upstreams={"graphql": f"{demo.url}/graphql", "demo": f"{demo.url}/rest"},
+                migrate=True,
+                env=env,
             )
+            servers.append(bff)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -158,7 +169,13 @@ def main() -> int:
                 try:
                     for kind, options in (("desktop", DESKTOP), ("phone", PHONE)):
                         print(kind)
-                        story(browser, bff_url, kind, options)
+                        story(
+                            browser,
+                            bff_url,
+                            kind,
+                            options,
+                            lambda: bff.manage("grant_admin", EMAIL),
+                        )
                 finally:
                     browser.close()
         finally:
