@@ -20,6 +20,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Kind = AuditEvent.Kind
 
 
+def rights_audited() -> list[str]:
+    """The reasons of the admin-rights audit rows, oldest first."""
+    return list(
+        AuditEvent.objects.filter(kind=Kind.ADMIN_RIGHTS)
+        .order_by("created_at", "pk")
+        .values_list("reason", flat=True)
+    )
+
+
 @pytest.fixture
 def groups_claim(settings):
     """The claim mapping on: "groups" with bff-admins (staff) and bff-root (superuser)."""
@@ -163,12 +172,7 @@ def test_the_claim_grants_and_withdraws_staff_at_every_sign_in(
     user = sign_in_with(hostile, bff, new_browser())  # the claim is gone altogether
     assert rights(user) == (False, "", False, "")
 
-    reasons = list(
-        AuditEvent.objects.filter(kind=Kind.ADMIN_RIGHTS)
-        .order_by("created_at", "pk")
-        .values_list("reason", flat=True)
-    )
-    assert reasons == [
+    assert rights_audited() == [
         "staff granted (claim groups)",
         "superuser granted (claim groups)",
         "superuser withdrawn (claim groups)",
@@ -275,12 +279,7 @@ def test_grant_admin_by_email_or_subject(hostile, bff, new_browser):
     assert rights(user) == (True, RightSource.COMMAND, False, "")
     grant_admin("alice@hostile.test", "--revoke")
     assert rights(user) == (False, "", False, "")
-    reasons = list(
-        AuditEvent.objects.filter(kind=Kind.ADMIN_RIGHTS)
-        .order_by("created_at", "pk")
-        .values_list("reason", flat=True)
-    )
-    assert reasons == [
+    assert rights_audited() == [
         "staff granted (grant_admin command)",
         "superuser granted (grant_admin command)",
         "superuser withdrawn (grant_admin command)",
