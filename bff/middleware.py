@@ -118,7 +118,7 @@ class TokenSessionMiddleware:
         signs_in_or_out = marked(view, "bff_signs_in_or_out")
         now = clock.now()
         try:
-            record = load_session(record_id)
+            record = load_session(record_id, getattr(request.session, "record", None))
             check_limits(record, now, request)
             try:
                 record = ensure_fresh(record)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
@@ -173,3 +174,30 @@ class TokenSession(models.Model):
             "access_expires_at",
             "refresh_expires_at",
         ]
+
+
+class BrowserSession(AbstractBaseSession):
+    """A browser's Django session (bff.session_store), naming the token session record it
+    holds, so that one query loads the session, the record and the record's user.
+
+    No database constraint: a record is never deleted while live, and the purge of ended
+    records (purge_ended) deletes rows without asking who still names them.
+    """
+
+    token_session = models.ForeignKey(
+        TokenSession,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "bff_browser_session"
+
+    @classmethod
+    def get_session_store_class(cls) -> type:
+        from bff.session_store import SessionStore
+
+        return SessionStore

@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 from bff.conf import bff_settings
 from bff.exceptions import StoreUnavailable
-from bff.stores import cache_store
+from bff.stores import cache_store, is_shared
 
 RECORD_KEY = "bff:record:{}"
 ENDED_KEY = "bff:ended:{}"
@@ -34,14 +33,13 @@ class Ended(str):
 
 # Longest a request may hold a loaded record (gunicorn's timeout) on top of the record TTL.
 _REQUEST_SLACK_SECONDS = 300
-_PER_PROCESS = ("LocMemCache", "DummyCache")
 
 
 def enabled() -> bool:
     configured = bff_settings.BFF_RECORD_CACHE
     if configured is not None:
         return bool(configured)
-    return not settings.CACHES["default"]["BACKEND"].endswith(_PER_PROCESS)
+    return is_shared()
 
 
 def _ttl() -> int:

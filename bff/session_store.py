@@ -1,55 +1,109 @@
-"""Django's cached_db session engine, made to survive its cache: reads and writes that the
-cache refuses fall back to the database (which is written first anyway), and a cache
-that is down is skipped for a moment (bff.stores) instead of costing each request a
-timeout. Django's own engine answers 500 when the cache fails to read, set or delete.
+"""The session engine (SESSION_ENGINE = "bff.session_store"): Django's database sessions in
+BrowserSession rows, each naming the token session record its browser holds, so that one
+query loads the session, the record and the record's user.
 
-SESSION_ENGINE = "bff.session_store" (the default with a shared cache).
+With a shared cache (Redis, memcached) it is Django's cached_db, made to survive its cache:
+reads and writes that the cache refuses fall back to the database (which is written first
+anyway), and a cache that is down is skipped for a moment (bff.stores) instead of costing
+each request a timeout. Django's own cached_db answers 500 when the cache fails.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.contrib.sessions.backends import cached_db
+from django.conf import settings
+from django.contrib.sessions.backends import db
+from django.core.cache import caches
+from django.core.exceptions import SuspiciousOperation
+from django.utils import timezone
 
-from bff.stores import cache_store
+from bff.models import BrowserSession, TokenSession
+from bff.sessions import SESSION_KEY
+from bff.stores import cache_store, is_shared
+
+CACHE_KEY_PREFIX = "django.contrib.sessions.cached_db"
 
 
-class SessionStore(cached_db.SessionStore):
-    def load(self) -> dict[str, Any]:
-        data = cache_store.call("session_get", self._cache.get, self.cache_key)
-        if data is None:
-            stored = self._get_session_from_db()
-            if not stored:
-                return {}
-            data = self.decode(stored.session_data)
-            cache_store.call(
-                "session_set",
-                self._cache.set,
-                self.cache_key,
-                data,
-                self.get_expiry_age(expiry=stored.expire_date),
+class SessionStore(db.SessionStore):
+    """Sessions in the database, cached when the session cache is shared.
+
+    After a load from the database, `record` is the token session record the session names
+    (with its user), or None; bff.sessions.load_session takes it instead of a query.
+    """
+
+    cache_key_prefix = CACHE_KEY_PREFIX
+
+    def __init__(self, session_key: str | None = None) -> None:
+        self._cache = caches[settings.SESSION_CACHE_ALIAS]
+        self.cached = is_shared(settings.SESSION_CACHE_ALIAS)
+        self.record: TokenSession | None = None
+        super().__init__(session_key)
+
+    @classmethod
+    def get_model_class(cls) -> type[BrowserSession]:
+        return BrowserSession
+
+    @property
+    def cache_key(self) -> str:
+        return self.cache_key_prefix + self._get_or_create_session_key()
+
+    def _get_session_from_db(self) -> BrowserSession | None:
+        try:
+            return self.model.objects.select_related("token_session__user").get(
+                session_key=self.session_key, expire_date__gt=timezone.now()
             )
+        except (self.model.DoesNotExist, SuspiciousOperation) as exc:
+            if isinstance(exc, SuspiciousOperation):
+                logging.getLogger(f"django.security.{type(exc).__name__}").warning(str(exc))
+            self._session_key = None
+            return None
+
+    def create_model_instance(self, data: dict[str, Any]) -> BrowserSession:
+        instance = super().create_model_instance(data)
+        instance.token_session_id = data.get(SESSION_KEY) or None
+        return instance
+
+    def load(self) -> dict[str, Any]:
+        if self.cached and self.session_key:
+            data = cache_store.call("session_get", self._cache.get, self.cache_key)
+            if data is not None:
+                return data
+        stored = self._get_session_from_db()
+        if not stored:
+            return {}
+        self.record = stored.token_session
+        data = self.decode(stored.session_data)
+        if self.cached:
+            expiry = self.get_expiry_age(expiry=stored.expire_date)
+            cache_store.call("session_set", self._cache.set, self.cache_key, data, expiry)
         return data
 
     def exists(self, session_key: str) -> bool:
-        cached = cache_store.call(
-            "session_exists", self._cache.has_key, self.cache_key_prefix + session_key
-        )
-        return bool(session_key and cached) or super(cached_db.SessionStore, self).exists(
-            session_key
-        )
+        if self.cached and session_key:
+            key = self.cache_key_prefix + session_key
+            if cache_store.call("session_exists", self._cache.has_key, key):
+                return True
+        return super().exists(session_key)
 
     def save(self, must_create: bool = False) -> None:
-        super(cached_db.SessionStore, self).save(must_create)
-        cache_store.call(
-            "session_set", self._cache.set, self.cache_key, self._session, self.get_expiry_age()
-        )
+        super().save(must_create)
+        if self.cached:
+            expiry = self.get_expiry_age()
+            cache_store.call("session_set", self._cache.set, self.cache_key, self._session, expiry)
 
     def delete(self, session_key: str | None = None) -> None:
-        super(cached_db.SessionStore, self).delete(session_key)
+        super().delete(session_key)
+        if not self.cached:
+            return
         if session_key is None:
             if self.session_key is None:
                 return
             session_key = self.session_key
         cache_store.call("session_delete", self._cache.delete, self.cache_key_prefix + session_key)
+
+    def flush(self) -> None:
+        self.clear()
+        self.delete(self.session_key)
+        self._session_key = None

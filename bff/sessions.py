@@ -107,8 +107,15 @@ def ended_reason(request: HttpRequest) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-def load_session(record_id: str) -> TokenSession:
-    """The live record with its user (from the shared cache when it can), or SessionEnded."""
+def load_session(record_id: str, loaded: TokenSession | None = None) -> TokenSession:
+    """The live record with its user, or SessionEnded: `loaded` when the session engine read
+    it with the session (bff.session_store), else from the shared cache when it can, else
+    one query."""
+    if loaded is not None and str(loaded.pk) == str(record_id):
+        if not loaded.is_live:
+            raise SessionEnded(loaded.end_reason)
+        record_cache.add(loaded)
+        return loaded
     cached = record_cache.get(record_id)
     if isinstance(cached, record_cache.Ended):
         raise SessionEnded(str(cached) or "ended")

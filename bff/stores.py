@@ -11,12 +11,21 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
+
 from bff import metrics
 from bff.conf import bff_settings
 
 logger = logging.getLogger("bff.stores")
 
 T = TypeVar("T")
+
+_PER_PROCESS = ("LocMemCache", "DummyCache")
+
+
+def is_shared(alias: str = "default") -> bool:
+    """Whether the cache `alias` is shared by every process and host (Redis, memcached)."""
+    return not settings.CACHES[alias]["BACKEND"].endswith(_PER_PROCESS)
 
 
 class Store:

@@ -86,6 +86,9 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Health-checked after a failure, not with a SELECT 1 before each request (its docstring).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE makes every atomic block take SQLite's write lock up front: that is the
     # database lock backend's mutual exclusion on SQLite. WAL lets readers run meanwhile.
@@ -127,12 +130,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # With a shared cache (Redis) sessions are read from it and written through to the
 # database; a per-process cache could serve a signed-out session, so then only the database.
-SHARED_CACHE = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
-# bff.session_store is Django's cached_db that survives its cache (falls back to the database).
-SESSION_ENGINE = env(
-    "DJANGO_SESSION_ENGINE",
-    default="bff.session_store" if SHARED_CACHE else "django.contrib.sessions.backends.db",
-)
+# bff.session_store: database sessions that load the token session record in the same query,
+# cached (Django's cached_db, surviving its cache) when the cache is shared (Redis).
+SESSION_ENGINE = env("DJANGO_SESSION_ENGINE", default="bff.session_store")
 # Messages live in the session too (the default storage sets a cookie of its own).
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # The CSRF secret lives in the session: the browser holds the one session cookie only.

@@ -20,7 +20,7 @@ from tests.support.hostile_provider import HostileProvider
 from tests.support.servers import free_port
 
 TABLES = [
-    "django_session",
+    "bff_browser_session",
     TokenSession._meta.db_table,
     AuditEvent._meta.db_table,
     SeenLogoutToken._meta.db_table,

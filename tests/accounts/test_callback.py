@@ -8,10 +8,10 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.contrib.sessions.models import Session
 
 from accounts.models import AuditEvent
 from bff.logging import JsonFormatter
+from bff.models import BrowserSession as Session
 from bff.models import TokenSession
 from tests.accounts.conftest import (
     assert_sign_in_rejected,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from django.contrib.sessions.models import Session
 from django.core.cache import cache
 
 from accounts.models import AuditEvent
+from bff.models import BrowserSession as Session
 from tests.accounts.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,10 +7,10 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from bff.models import BrowserSession as Session
 from bff.models import SessionsAreEndedNotDeleted, TokenSession
 from oidc.tokens import TokenSet
 

@@ -13,7 +13,7 @@ from tests.conftest import sign_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_request_with_fresh_token_costs_two_queries_or_none_with_a_shared_cache(
+def test_request_with_fresh_token_costs_one_query_or_none_with_a_shared_cache(
     lenient, live_server, browser
 ):
     sign_in(browser, live_server.url)
@@ -28,5 +28,6 @@ def test_request_with_fresh_token_costs_two_queries_or_none_with_a_shared_cache(
         # Redis holds the session (cached_db) and the record: no query at all.
         assert tables == [], [q["sql"] for q in queries]
     else:
-        # The Django session, then the token record joined with its user. Nothing else.
-        assert tables == ["django_session", "bff_tokensession"], [q["sql"] for q in queries]
+        # The browser session joined with its token record and the record's user. Nothing else.
+        assert tables == ["bff_browser_session"], [q["sql"] for q in queries]
+        assert "bff_tokensession" in queries[0]["sql"] and "accounts_user" in queries[0]["sql"]

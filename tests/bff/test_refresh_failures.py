@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 import requests
-from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+from bff.models import BrowserSession as Session
 from bff.models import TokenSession
 from bff.sessions import SESSION_KEY
 from tests.bff.conftest import make_due, revoke_at_provider, update_record

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import HASH_SESSION_KEY
-from django.contrib.sessions.models import Session
 
+from bff.models import BrowserSession as Session
 from bff.models import TokenSession
 from tests.conftest import sign_in
 
