@@ -44,7 +44,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if self.in_atomic_block or self.connection is None or self.is_usable():
                 raise  # in a transaction, or the connection lives: the query itself failed
         self.close()
-        self.connect()
-        # The caller's cursor belonged to the dead connection: give it one of the new one.
-        context["cursor"].cursor = self.create_cursor()
+        with self.wrap_database_errors:  # a server still down: Django's OperationalError
+            self.connect()
+            # The caller's cursor belonged to the dead connection: one of the new one.
+            context["cursor"].cursor = self.create_cursor()
         return execute(sql, params, many, context)
