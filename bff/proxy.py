@@ -458,7 +458,9 @@ def forward(request: HttpRequest) -> HttpResponse:
         bearer=bearer,
         replayable=body is None or isinstance(body, bytes),
     )
-    logger.info(
+    # DEBUG: a line per call is the access log's (the front proxy's, or GUNICORN_ACCESSLOG)
+    # and the metrics' business; at INFO it cost every call a write under the handler's lock.
+    logger.debug(
         "api upstream=%s method=%s status=%s ms=%.1f",
         upstream.name,
         method,
