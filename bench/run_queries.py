@@ -266,7 +266,7 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
             lambda: crypto.decrypt(record.access_token_encrypted), repeat
         ),
         "record from the Redis cache (bff.record_cache.get: MGET + unpickle)": timed(
-            lambda: record_cache.get(record_id), repeat
+            lambda: record_cache.get(record.browser_key), repeat
         ),
         "upstream GET, requests (pooled session)": timed(
             lambda: session.get(url, timeout=upstream.timeout).content, repeat

@@ -84,8 +84,9 @@ def update_record(record_id: str, **fields: Any) -> None:
         from bff import record_cache
         from bff.models import TokenSession
 
-        TokenSession.objects.filter(pk=record_id).update(**fields)
-        record_cache.forget([record_id])
+        records = TokenSession.objects.filter(pk=record_id)
+        records.update(**fields)
+        record_cache.forget(records.values_list("browser_key", flat=True))
 
 
 def make_due(record_id: str, remaining: float = 10.0, lifetime: float = 900.0) -> None:

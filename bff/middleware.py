@@ -52,6 +52,8 @@ def is_session_user(request: HttpRequest, record: TokenSession) -> bool:
         if constant_time_compare(stored, user._get_session_auth_hash(secret=fallback)):
             request.session.cycle_key()
             request.session[HASH_SESSION_KEY] = current
+            record.browser_key = request.session.session_key
+            TokenSession.objects.filter(pk=record.pk).update(browser_key=record.browser_key)
             return True
     return False
 

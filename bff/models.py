@@ -86,6 +86,9 @@ class TokenSession(models.Model):
     issuer = models.CharField(max_length=512)
     subject = models.CharField(max_length=255)
     sid = models.CharField(max_length=255, blank=True, db_index=True)
+    # The Django session key of the browser holding this record: the shared cache keys the
+    # record by it (bff.record_cache), so a request finds it knowing only its cookie.
+    browser_key = models.CharField(max_length=40, blank=True)
 
     access_token_encrypted = models.TextField()
     refresh_token_encrypted = models.TextField(blank=True)

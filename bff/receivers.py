@@ -19,7 +19,7 @@ def forget_cached_records_of_saved_user(sender: Any, instance: Any, **kwargs: An
     """A user's change (deactivated, new password) must reach their next request."""
     if record_cache.enabled():
         record_cache.forget(
-            TokenSession.objects.live().filter(user=instance).values_list("pk", flat=True)
+            TokenSession.objects.live().filter(user=instance).values_list("browser_key", flat=True)
         )
 
 

@@ -3,11 +3,15 @@
 On only when the cache is shared by every process and host (Redis, memcached): a
 per-process cache could not learn that another process ended or refreshed a session.
 
+Entries are keyed by the browser's session key (the record's `browser_key`), so the session
+engine (bff.session_store) reads the Django session, the record and its "ended" mark in one
+round trip, knowing only the cookie.
+
 Liveness is never taken from a cached record alone. Ending a session sets a separate
 "ended" key that nothing ever deletes and that outlives every record entry, and each
-lookup reads both keys in one round trip: a stale record written back by a slow request
-cannot bring an ended session back. Records read from the database are added only when
-absent, so they never replace a newer write; writes of newer state (refresh, backoff,
+lookup reads both keys in that one round trip: a stale record written back by a slow
+request cannot bring an ended session back. Records read from the database are added only
+when absent, so they never replace a newer write; writes of newer state (refresh, backoff,
 last seen) replace the entry once their transaction commits.
 """
 
@@ -51,40 +55,50 @@ def _quietly(operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     return cache_store.call(operation, call, *args, **kwargs)
 
 
-def get(record_id: str) -> Any:
-    """The cached record, an Ended mark (with the reason), or None (read the database)."""
-    if not enabled():
-        return None
-    keys = [RECORD_KEY.format(record_id), ENDED_KEY.format(record_id)]
-    found = _quietly("get", cache.get_many, keys) or {}
-    if keys[1] in found:
-        reason = found[keys[1]]
+def keys(browser_key: str) -> tuple[str, str]:
+    """The cache keys of the record a browser session holds, and of its ended mark."""
+    return RECORD_KEY.format(browser_key), ENDED_KEY.format(browser_key)
+
+
+def found(browser_key: str, entries: dict[str, Any]) -> Any:
+    """From a get_many that included keys(browser_key): the record, an Ended mark (with the
+    reason), or None (read the database)."""
+    record_key, ended_key = keys(browser_key)
+    if ended_key in entries:
+        reason = entries[ended_key]
         return Ended(reason if isinstance(reason, str) else "")
-    return found.get(keys[0])
+    return entries.get(record_key)
+
+
+def get(browser_key: str) -> Any:
+    """The cached record of this browser session, an Ended mark, or None."""
+    if not enabled() or not browser_key:
+        return None
+    return found(browser_key, _quietly("get", cache.get_many, list(keys(browser_key))) or {})
 
 
 def add(record: Any) -> None:
     """Cache a record just read from the database, unless a newer write is there."""
-    if enabled():
-        _quietly("add", cache.add, RECORD_KEY.format(record.pk), record, _ttl())
+    if enabled() and record.browser_key:
+        _quietly("add", cache.add, RECORD_KEY.format(record.browser_key), record, _ttl())
 
 
 def put(record: Any) -> None:
     """Cache a record whose newer state was just written (after the commit)."""
-    if enabled():
-        key = RECORD_KEY.format(record.pk)
+    if enabled() and record.browser_key:
+        key = RECORD_KEY.format(record.browser_key)
         transaction.on_commit(lambda: _quietly("set", cache.set, key, record, _ttl()))
 
 
-def mark_ended(record_ids: Iterable[Any], reason: str, *, now: bool = False) -> None:
-    """Mark the records ended for every host that reads the cache.
+def mark_ended(browser_keys: Iterable[str], reason: str, *, now: bool = False) -> None:
+    """Mark the records of these browser sessions ended for every host that reads the cache.
 
     Written after the commit; with `now`, at once and StoreUnavailable when it cannot be
     (a back-channel logout then answers 503, so the provider tries again).
     """
     if not enabled():
         return
-    ended = {ENDED_KEY.format(pk): str(reason) for pk in record_ids}
+    ended = {ENDED_KEY.format(key): str(reason) for key in browser_keys if key}
     ttl = 2 * _ttl() + _REQUEST_SLACK_SECONDS
     if not ended:
         return
@@ -96,9 +110,9 @@ def mark_ended(record_ids: Iterable[Any], reason: str, *, now: bool = False) -> 
     transaction.on_commit(lambda: _quietly("end", cache.set_many, ended, ttl))
 
 
-def forget(record_ids: Iterable[Any]) -> None:
+def forget(browser_keys: Iterable[str]) -> None:
     """Drop cached records (their user changed); the next request reads the database."""
     if enabled():
-        keys = [RECORD_KEY.format(pk) for pk in record_ids]
-        if keys:
-            transaction.on_commit(lambda: _quietly("delete", cache.delete_many, keys))
+        stale = [RECORD_KEY.format(key) for key in browser_keys if key]
+        if stale:
+            transaction.on_commit(lambda: _quietly("delete", cache.delete_many, stale))

@@ -19,6 +19,7 @@ from django.core.cache import caches
 from django.core.exceptions import SuspiciousOperation
 from django.utils import timezone
 
+from bff import record_cache
 from bff.models import BrowserSession, TokenSession
 from bff.sessions import SESSION_KEY
 from bff.stores import cache_store, is_shared
@@ -29,8 +30,9 @@ CACHE_KEY_PREFIX = "django.contrib.sessions.cached_db"
 class SessionStore(db.SessionStore):
     """Sessions in the database, cached when the session cache is shared.
 
-    After a load from the database, `record` is the token session record the session names
-    (with its user), or None; bff.sessions.load_session takes it instead of a query.
+    After a load, `record` is the token session record the session names (with its user),
+    its record_cache.Ended mark, or None; bff.sessions.load_session takes it instead of a
+    query.
     """
 
     cache_key_prefix = CACHE_KEY_PREFIX
@@ -38,7 +40,7 @@ class SessionStore(db.SessionStore):
     def __init__(self, session_key: str | None = None) -> None:
         self._cache = caches[settings.SESSION_CACHE_ALIAS]
         self.cached = is_shared(settings.SESSION_CACHE_ALIAS)
-        self.record: TokenSession | None = None
+        self.record: TokenSession | record_cache.Ended | None = None
         super().__init__(session_key)
 
     @classmethod
@@ -67,17 +69,35 @@ class SessionStore(db.SessionStore):
 
     def load(self) -> dict[str, Any]:
         if self.cached and self.session_key:
-            data = cache_store.call("session_get", self._cache.get, self.cache_key)
+            data = self._load_from_cache()
             if data is not None:
                 return data
         stored = self._get_session_from_db()
         if not stored:
             return {}
         self.record = stored.token_session
+        if self.record is not None:
+            record_cache.add(self.record)
         data = self.decode(stored.session_data)
         if self.cached:
             expiry = self.get_expiry_age(expiry=stored.expire_date)
             cache_store.call("session_set", self._cache.set, self.cache_key, data, expiry)
+        return data
+
+    def _load_from_cache(self) -> dict[str, Any] | None:
+        """The session from the cache, with its record (or the record's ended mark) read in
+        the same round trip when the record cache shares the session cache; None when the
+        database must answer (the session, or the record it names, is not cached)."""
+        if settings.SESSION_CACHE_ALIAS != "default" or not record_cache.enabled():
+            return cache_store.call("session_get", self._cache.get, self.cache_key)
+        wanted = [self.cache_key, *record_cache.keys(self.session_key)]
+        entries = cache_store.call("session_get", self._cache.get_many, wanted) or {}
+        data = entries.get(self.cache_key)
+        if data is None:
+            return None
+        self.record = record_cache.found(self.session_key, entries)
+        if self.record is None and data.get(SESSION_KEY):
+            return None  # the record is not cached: the session and it in one query
         return data
 
     def exists(self, session_key: str) -> bool:

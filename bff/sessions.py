@@ -76,6 +76,7 @@ def start(
         last_seen_at=clock.now_datetime(),
         ip_address=client_address(request) or None,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
+        browser_key=request.session.session_key or "",
     )
     record.set_tokens(tokens)
     record.save(force_insert=True)
@@ -109,18 +110,14 @@ def ended_reason(request: HttpRequest) -> str | None:
 
 def load_session(record_id: str, loaded: TokenSession | None = None) -> TokenSession:
     """The live record with its user, or SessionEnded: `loaded` when the session engine read
-    it with the session (bff.session_store), else from the shared cache when it can, else
-    one query."""
+    it with the session (bff.session_store: from the shared cache, or joined in the session's
+    query), else one query."""
+    if isinstance(loaded, record_cache.Ended):
+        raise SessionEnded(str(loaded) or "ended")
     if loaded is not None and str(loaded.pk) == str(record_id):
         if not loaded.is_live:
             raise SessionEnded(loaded.end_reason)
-        record_cache.add(loaded)
         return loaded
-    cached = record_cache.get(record_id)
-    if isinstance(cached, record_cache.Ended):
-        raise SessionEnded(str(cached) or "ended")
-    if cached is not None:
-        return cached
     try:
         record = TokenSession.objects.select_related("user").get(pk=record_id)
     except (TokenSession.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
@@ -177,15 +174,19 @@ def end_sessions(
     `everywhere_now`: the shared cache must take the ended marks at once, or
     StoreUnavailable (the caller's transaction then rolls the end back).
     """
-    live = list(queryset.filter(ended_at__isnull=True).values_list("pk", "user_id", "provider"))
-    ids = [pk for pk, _, _ in live]
+    live = list(
+        queryset.filter(ended_at__isnull=True).values_list(
+            "pk", "user_id", "provider", "browser_key"
+        )
+    )
+    ids = [pk for pk, *_ in live]
     ended = TokenSession.objects.filter(pk__in=ids, ended_at__isnull=True).update(
         ended_at=clock.now_datetime(), end_reason=reason
     )
-    record_cache.mark_ended(ids, reason, now=everywhere_now)
+    record_cache.mark_ended([key for *_, key in live], reason, now=everywhere_now)
     if ended:
         logger.info("ended sessions=%d reason=%s", ended, reason)
-        sessions = [EndedSession(str(pk), user_id, provider) for pk, user_id, provider in live]
+        sessions = [EndedSession(str(pk), user_id, provider) for pk, user_id, provider, _ in live]
         session_ended.send(
             sender=TokenSession, sessions=sessions, reason=reason, request=request, by=by
         )

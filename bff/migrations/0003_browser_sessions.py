@@ -29,6 +29,11 @@ def copy_live_sessions(apps, schema_editor):
             BrowserSession.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
     BrowserSession.objects.bulk_create(batch, ignore_conflicts=True)
+    TokenSession = apps.get_model("bff", "TokenSession")
+    for browser in BrowserSession.objects.exclude(token_session=None).iterator():
+        TokenSession.objects.filter(pk=browser.token_session_id).update(
+            browser_key=browser.session_key
+        )
 
 
 class Migration(migrations.Migration):
@@ -67,6 +72,11 @@ class Migration(migrations.Migration):
                 "db_table": "bff_browser_session",
                 "abstract": False,
             },
+        ),
+        migrations.AddField(
+            model_name="tokensession",
+            name="browser_key",
+            field=models.CharField(blank=True, max_length=40),
         ),
         migrations.RunPython(copy_live_sessions, migrations.RunPython.noop),
     ]

@@ -116,7 +116,7 @@ def revoke_at_provider(provider: CountedProvider, refresh_token: str) -> None:
 def update_record(pk, **fields) -> None:
     """Change a record in the database directly (a test moving time) and drop its cached copy."""
     TokenSession.objects.filter(pk=pk).update(**fields)
-    record_cache.forget([pk])
+    record_cache.forget(TokenSession.objects.filter(pk=pk).values_list("browser_key", flat=True))
 
 
 def make_due(remaining: float = 10.0, lifetime: float = 900.0) -> TokenSession:

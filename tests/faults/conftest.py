@@ -80,6 +80,10 @@ class Session:
     record_id: str
     email: str
 
+    @property
+    def browser_key(self) -> str:
+        return self.cookies["bff_session"]
+
 
 @dataclass
 class Stack:
@@ -140,6 +144,10 @@ class Stack:
         ids = {session.record_id for session in sessions}
         return {pk: reason for pk, reason in self.ended().items() if pk in ids}
 
+    def browser_key(self, record_id: str) -> str:
+        """The Django session key of the browser holding the record."""
+        return self.query("SELECT browser_key FROM bff_tokensession WHERE id = %s", record_id)[0][0]
+
     def versions(self) -> dict[str, int]:
         rows = self.query("SELECT id, version FROM bff_tokensession")
         return {str(pk): version for pk, version in rows}
@@ -164,7 +172,7 @@ class Stack:
             expires,
             record_id,
         )
-        key = record_key(record_id)
+        key = record_key(self.browser_key(record_id))
         raw = self.store.get(key)
         if raw is None:
             return
@@ -176,7 +184,7 @@ class Stack:
     def recache(self) -> None:
         """Drop the cached records: the next request caches each again for its full TTL."""
         for session in self.sessions:
-            self.store.delete(record_key(session.record_id))
+            self.store.delete(record_key(session.browser_key))
 
     # --- the provider's side ------------------------------------------------------------
 
@@ -195,9 +203,10 @@ class Stack:
         return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid, "typ": "logout+jwt"})
 
 
-def record_key(record_id: str) -> str:
-    """Django's cache key (no prefix, version 1) of bff/record_cache.py's record entry."""
-    return f":1:bff:record:{record_id}"
+def record_key(browser_key: str) -> str:
+    """Django's cache key (no prefix, version 1) of bff/record_cache.py's record entry of the
+    browser session `browser_key`."""
+    return f":1:bff:record:{browser_key}"
 
 
 def redis_env(relay: Relay) -> dict[str, str]:

@@ -22,7 +22,7 @@ WINDOW = 3.0
 
 def wait_until_cached(stack, sessions, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while not all(stack.store.exists(record_key(s.record_id)) for s in sessions):
+    while not all(stack.store.exists(record_key(s.browser_key)) for s in sessions):
         assert time.monotonic() < deadline, "the traffic did not cache every record"
         time.sleep(0.02)
 
