@@ -79,11 +79,12 @@ def over_budget(request: HttpRequest, name: str, limits: RateLimits) -> int | No
     """Count this call against the caller's budget (its session, else its address), then the
     upstream's; the seconds to wait when one is spent, else None."""
     record = getattr(request, "token_session", None)
-    if record is not None:
-        budget, caller = limits.session, f"session:{record.pk}"
-    else:
-        budget, caller = limits.anonymous, f"address:{client_address(request) or 'unknown'}"
+    budget = limits.session if record is not None else limits.anonymous
     if budget is not None:
+        if record is not None:
+            caller = f"session:{record.pk}"
+        else:
+            caller = f"address:{client_address(request) or 'unknown'}"
         wait = spend(f"bff:rate:{name}:{caller}", budget.count, budget.seconds)
         if wait is not None:
             return wait

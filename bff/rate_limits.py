@@ -36,9 +36,15 @@ def spend(key: str, count: int, seconds: int) -> int | None:
     now = time.time()
     started = math.floor(now / seconds) * seconds
     window_key = f"{key}:{started}"
-    cache_store.call("rate_add", cache.add, window_key, 0, timeout=seconds + 1)
+    # incr first: the common case (the window's key exists) costs one call, not two.
     seen = cache_store.call("rate_incr", cache.incr, window_key)
-    if seen is None or seen <= count:
+    if seen is None and not cache_store.down:
+        # The window's first call (incr raised ValueError); a sibling may be creating it too.
+        if cache_store.call("rate_add", cache.add, window_key, 1, timeout=seconds + 1):
+            seen = 1
+        else:
+            seen = cache_store.call("rate_incr", cache.incr, window_key)
+    if seen is None or seen <= count:  # None: the cache is down; a guard, not a gate
         return None
     return max(1, math.ceil(started + seconds - now))
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from bff.rate_limits import spend
+from bff.stores import cache_store
 from tests.conftest import sign_in
 from tests.support.bff import REDIS_URL
 from tests.support.echo_upstream import EchoUpstream
@@ -216,3 +218,24 @@ def test_instances_sharing_redis_share_the_budgets(two_bffs, shared_echo):
         "192.0.2.1",
         "192.0.2.2",
     }
+
+
+# --- Counting ------------------------------------------------------------------------------------
+
+
+def test_spend_counts_a_window_and_says_how_long_to_wait():
+    key = unique("bff:test:spend:")
+    assert [spend(key, 2, WINDOW) for _ in range(2)] == [None, None]
+    wait = spend(key, 2, WINDOW)
+    assert wait is not None and 1 <= wait <= WINDOW
+
+
+def test_spend_counts_again_once_the_cache_is_back(settings):
+    settings.BFF_STORE_RETRY_SECONDS = 0
+    cache_store.failed("test", ConnectionError("Redis went away"))
+    assert cache_store.down
+    key = unique("bff:test:back:")
+    # The window's first call finds no key: that is an answer, so the store is up again.
+    assert spend(key, 1, WINDOW) is None
+    assert not cache_store.down
+    assert spend(key, 1, WINDOW) is not None
