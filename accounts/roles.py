@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from accounts import audit
 from accounts.conf import accounts_settings
 from accounts.models import AuditEvent, RightSource, User
+from oidc.claims import claim_values
 
 # right -> (the flag on the user, where it came from)
 RIGHTS = {"staff": ("is_staff", "staff_source"), "superuser": ("is_superuser", "superuser_source")}
@@ -35,27 +36,6 @@ def listed(value: str | Iterable[str]) -> frozenset[str]:
     """A setting's values: a list, or a comma-separated string."""
     items = value.split(",") if isinstance(value, str) else value
     return frozenset(item.strip() for item in items if item and item.strip())
-
-
-def claim_values(claims: dict[str, Any], claim: str) -> frozenset[str]:
-    """The claim's values as strings: a string is one value, a list its items.
-
-    A name is looked up whole first (Auth0's "https://example.com/roles"), then as a dotted
-    path into nested objects (Keycloak's "realm_access.roles")."""
-    value = claims.get(claim)
-    if value is None and "." in claim:
-        value = claims
-        for part in claim.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-    if isinstance(value, str):
-        return frozenset({value})
-    if isinstance(value, list | tuple):
-        return frozenset(
-            str(item)
-            for item in value
-            if isinstance(item, str | int) and not isinstance(item, bool)
-        )
-    return frozenset()
 
 
 def rights_from_claims(provider_name: str, claims: dict[str, Any]) -> Rights | None:

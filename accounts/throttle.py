@@ -5,20 +5,18 @@ a bounded rate instead of an audit row per request."""
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from accounts.conf import accounts_settings
 from bff.addresses import client_address
+from bff.rate_limits import spend
 from bff.responses import error
-from bff.stores import cache_store
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -32,16 +30,7 @@ def over_limit(request: HttpRequest, scope: str) -> int | None:
     """Count this request in `scope` for its client; the seconds to wait when it is over
     the limit (ACCOUNTS_RATE_LIMITS), else None. A cache that fails lets it through."""
     count, window = accounts_settings.ACCOUNTS_RATE_LIMITS[scope]
-    now = time.time()
-    started = math.floor(now / window) * window
-    key = f"accounts:rate:{scope}:{client_address(request) or 'unknown'}:{started}"
-    cache_store.call("rate_add", cache.add, key, 0, timeout=window + 1)
-    seen = cache_store.call("rate_incr", cache.incr, key)
-    if seen is None:  # the cache is down: limits are a guard, not a gate
-        return None
-    if seen <= count:
-        return None
-    return max(1, math.ceil(started + window - now))
+    return spend(f"accounts:rate:{scope}:{client_address(request) or 'unknown'}", count, window)
 
 
 class _NoiseLog:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from bff.conf import bff_settings
 from bff.locks.database import DatabaseLock
+from bff.upstreams import upstreams
 
 
 @register(Tags.security, deploy=True)
@@ -62,6 +64,22 @@ def check_trusted_proxies(app_configs, **kwargs):
                 "gunicorn (config/gunicorn.conf.py) X-Forwarded-Proto is then believed from "
                 "any peer.",
                 id="bff.W003",
+            )
+        ]
+    return []
+
+
+@register()
+def check_upstreams(app_configs, **kwargs):
+    """BFF_UPSTREAMS, BFF_ROUTE_RULES and BFF_RATE_LIMITS build a registry."""
+    try:
+        upstreams()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Fix the setting named; docs/gateway.md shows each form.",
+                id="bff.E002",
             )
         ]
     return []

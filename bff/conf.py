@@ -34,6 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "BFF_LAST_SEEN_INTERVAL_SECONDS": 60,
     # Named upstreams: {"name": "https://base"} or {"name": {"url": ..., ...}}.
     "BFF_UPSTREAMS": {},
+    # More route rules per upstream, {"name": [rule, ...]}, added to BFF_UPSTREAMS[name]
+    # ["rules"] (docs/gateway.md): {"path": "/admin", "deny": true}, {"methods": ["DELETE"],
+    # "path": "/items", "scopes": ["items:write"]}, {"path": "/b", "claims": {"groups": "b"}}.
+    "BFF_ROUTE_RULES": {},
+    # Call budgets per upstream, each "calls/seconds" or (calls, seconds); off when absent:
+    # "session" per signed-in session, "anonymous" per client address without a session,
+    # "upstream" for everyone together. "<name>.<kind>" sets one upstream's budget, as does
+    # BFF_UPSTREAMS[name]["rate_limits"] ("off" lifts one). Counted in the default cache.
+    "BFF_RATE_LIMITS": {},
     # After a store (the cache, the lock's Redis) fails, it is skipped this long before one
     # call tries it again: a partition costs one timeout, not one per request.
     "BFF_STORE_RETRY_SECONDS": 2.0,

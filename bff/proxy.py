@@ -29,6 +29,7 @@ from bff.addresses import client_address
 from bff.bearer import bearer_for
 from bff.decorators import json_api
 from bff.exceptions import UpstreamError
+from bff.gateway import admit
 from bff.logging import request_id_var
 from bff.responses import HANDLED, error_response, json_error
 from bff.transport import SAFE_METHODS, Body, UpstreamResponse, call_with_refresh, exchange
@@ -443,6 +444,8 @@ def forward(request: HttpRequest) -> HttpResponse:
             headers={"Allow": ", ".join(upstream.methods)},
         )
     bearer = bearer_for(request, upstream)
+    if (refusal := admit(request, upstream, method, url, bearer[0])) is not None:
+        return refusal
     body, length = request_body(request, upstream.max_body_bytes)
     headers = forwarded_request_headers(request, has_body=body is not None)
 

@@ -51,7 +51,9 @@ class Store:
         try:
             result = fn(*args, **kwargs)
         except (KeyError, ValueError):
-            return default  # an answer about the data (incr of a key that expired), not an outage
+            # An answer about the data (incr of a key that expired), not an outage.
+            self.answered()
+            return default
         except Exception as exc:  # any backend error: the caller has a way around the store
             self.failed(operation, exc)
             return default

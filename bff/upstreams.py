@@ -12,6 +12,7 @@ from urllib3 import HTTPConnectionPool
 from urllib3.connectionpool import connection_from_url
 
 from bff.conf import bff_settings
+from bff.gateway import Policy, build_policy, check_references
 
 TOKEN_KINDS = ("user", "client", "user_or_client", "user_or_none", "none")
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
@@ -30,6 +31,8 @@ class Upstream:
     methods: tuple[str, ...] = ALL_METHODS
     # Connections kept per upstream per process: one per server thread is enough.
     pool_size: int = 32
+    # Route rules and rate limits (bff/gateway.py).
+    policy: Policy = Policy()
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -45,6 +48,8 @@ def _build(name: str, raw: str | dict[str, Any]) -> Upstream:
         raise ImproperlyConfigured(f"BFF_UPSTREAMS[{name!r}]: token must be one of {TOKEN_KINDS}.")
     if "methods" in spec:
         spec["methods"] = tuple(m.upper() for m in spec["methods"])
+    rules, limits = spec.pop("rules", []), spec.pop("rate_limits", None)
+    spec["policy"] = build_policy(name, rules, limits, ALL_METHODS)
     return Upstream(name=name, **{**spec, "url": url})
 
 
@@ -56,7 +61,9 @@ _lock = threading.Lock()
 def upstreams() -> dict[str, Upstream]:
     global _registry
     if _registry is None:
-        _registry = {name: _build(name, raw) for name, raw in bff_settings.BFF_UPSTREAMS.items()}
+        registry = {name: _build(name, raw) for name, raw in bff_settings.BFF_UPSTREAMS.items()}
+        check_references(set(registry))
+        _registry = registry
     return _registry
 
 
@@ -89,7 +96,7 @@ def discard_pool(upstream: Upstream, pool: HTTPConnectionPool) -> None:
 
 def _reset(*, setting: str, **kwargs: Any) -> None:
     global _registry
-    if setting == "BFF_UPSTREAMS":
+    if setting in ("BFF_UPSTREAMS", "BFF_ROUTE_RULES", "BFF_RATE_LIMITS"):
         _registry = None
         _pools.clear()
 

@@ -9,6 +9,7 @@ demo API as three servers on SQLite. Ctrl-C stops all of them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,16 @@ DEMO_EMAIL = os.environ.get("DEMO_USER_EMAIL", "demo@example.com")
 DEMO_PASSWORD = os.environ.get("DEMO_USER_PASSWORD", "demo-password-123")
 CLIENT_ID = "bff-demo"
 CLIENT_SECRET = "bff-demo-secret-development-only"
+# The gateway's route rules and budgets on the demo API (docs/gateway.md): adding an item
+# needs the `profile` scope, which the demo user's token carries; /api/demo/admin/... is
+# closed to everyone. The environment's own BFF_ROUTE_RULES / BFF_RATE_LIMITS win.
+DEMO_ROUTE_RULES = {
+    "demo": [
+        {"methods": ["POST"], "path": "/items", "scopes": ["profile"]},
+        {"path": "/admin", "deny": True},
+    ]
+}
+DEMO_RATE_LIMITS = "session=300/60,anonymous=60/60"
 
 
 def manage(settings: str, *args: str) -> None:
@@ -50,6 +61,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     (ROOT / "var").mkdir(exist_ok=True)
     bff_env = {"DJANGO_DEBUG": "true", "DJANGO_HTTPS": "false"}
+    os.environ.setdefault("BFF_ROUTE_RULES", json.dumps(DEMO_ROUTE_RULES))
+    os.environ.setdefault("BFF_RATE_LIMITS", DEMO_RATE_LIMITS)
     os.environ.update({"IDP_DEBUG": "true", "DEMO_DEBUG": "true", **bff_env})
     print("Preparing databases …", flush=True)
     manage("config.settings", "migrate", "--verbosity", "0")

@@ -6,6 +6,7 @@ the built-in provider on http://localhost:8001 and the demo API on http://127.0.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -297,6 +298,14 @@ _UPSTREAM_PAIRS = env.list(
 if any("=" not in pair for pair in _UPSTREAM_PAIRS):
     raise ImproperlyConfigured("BFF_UPSTREAMS is a list of name=url pairs, separated by commas.")
 BFF_UPSTREAMS = dict(pair.split("=", 1) for pair in _UPSTREAM_PAIRS)
+# Route rules per upstream as JSON, {"demo": [{"path": "/admin", "deny": true}]}, and call
+# budgets, "session=120/60,anonymous=30/60,upstream=1000/1,demo.session=20/60" (docs/gateway.md).
+if "BFF_ROUTE_RULES" in env.ENVIRON:
+    try:
+        BFF_ROUTE_RULES = json.loads(env.ENVIRON["BFF_ROUTE_RULES"])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"BFF_ROUTE_RULES is not JSON: {exc}.") from exc
+_from_env("BFF_RATE_LIMITS", env.dict)
 
 # LOG_FORMAT: "kv" (the default, key=value text) or "json" (one JSON object per line: time,
 # level, logger, message, request_id and the record's extra fields; bff/logging.py).

@@ -316,8 +316,17 @@ class MockOP:
     with its redirect URI and client_secret_basic.
     """
 
-    def __init__(self, workdir: Path, bff_url: str, *, token_max_age: int = 900) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        bff_url: str,
+        *,
+        token_max_age: int = 900,
+        extra_claims: dict[str, Any] | None = None,
+    ) -> None:
         self.implementation = f"oidc-provider-mock {version('oidc-provider-mock')} (PyPI)"
+        # More claims of the person (e.g. groups); the mock puts them in the ID token.
+        self.extra_claims = extra_claims or {}
         self.workdir = workdir
         self.bff_url = bff_url
         self.token_max_age = token_max_age
@@ -340,6 +349,7 @@ class MockOP:
                     "email": self.account.email,
                     "email_verified": True,
                     "name": self.account.name,
+                    **self.extra_claims,
                 }
             ],
         }
