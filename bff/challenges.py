@@ -7,7 +7,8 @@
 After a comma, `token =` continues the current challenge's parameters; any other token
 starts the next challenge. An upstream's header is input we do not control: where it
 leaves the grammar (an unterminated quote, a parameter named twice, a stray character)
-parsing stops, and the challenge it broke is dropped. Nothing here raises.
+parsing stops, and the challenge it broke is dropped (for broken text between challenges,
+the one before it). Nothing here raises.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
 class _Malformed(Exception):
     pass
+
+
+# Broken text that belongs to no challenge of its own: it follows the last one.
+ORPHAN = "orphan"
 
 
 @dataclass
@@ -89,7 +94,7 @@ class _Scanner:
 def _challenge(scanner: _Scanner) -> Challenge:
     scheme = scanner.match(_TOKEN)
     if scheme is None:
-        raise _Malformed
+        raise _Malformed(ORPHAN)
     challenge = Challenge(scheme=scheme.group().lower())
     spaced = scanner.ows()
     if scanner.done():
@@ -134,9 +139,10 @@ def parse_challenges(header: str | None) -> list[Challenge]:
         while not scanner.done():
             challenges.append(_challenge(scanner))
             if not scanner.commas() and not scanner.done():
-                raise _Malformed
-    except _Malformed:
-        pass
+                raise _Malformed(ORPHAN)
+    except _Malformed as exc:
+        if ORPHAN in exc.args and challenges:
+            challenges.pop()  # what broke may have been meant as its parameter
     return challenges
 
 
