@@ -116,9 +116,9 @@ def test_the_callback_checks_acr_and_auth_time(
     assert after.pk == before.pk and after.is_live and after.version == before.version
     assert after.tokens.access_token == before.tokens.access_token
     assert signed_in(signed_in_browser, bff)
-    assert reason in AuditEvent.objects.filter(
-        kind=AuditEvent.Kind.SIGN_IN_FAILED
-    ).values_list("reason", flat=True)
+    assert reason in AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGN_IN_FAILED).values_list(
+        "reason", flat=True
+    )
     # The way back leads to the page, not round to the provider again.
     back = re.search(r'<a class="button" href="([^"]+)">Go back</a>', done.text).group(1)
     authorize_calls = hostile.calls["authorize"]
@@ -157,8 +157,10 @@ def tampered(link: str) -> str:
     [
         lambda bff: tampered(step_up_link(bff, acr_values=(MFA,))),
         # Signed, but not by us for this purpose (another salt): an arbitrary request.
-        lambda bff: f"{bff}/auth/login?next=/&step_up="
-        + signing.dumps({"acr_values": "urn:evil"}, salt="accounts.login_state"),
+        lambda bff: (
+            f"{bff}/auth/login?next=/&step_up="
+            + signing.dumps({"acr_values": "urn:evil"}, salt="accounts.login_state")
+        ),
         lambda bff: f"{bff}/auth/login?next=/&step_up=",
         lambda bff: f"{bff}/auth/login?next=/&step_up=" + "x" * 5000,
     ],

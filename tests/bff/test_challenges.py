@@ -71,7 +71,8 @@ def test_a_broken_challenge_after_a_good_one_leaves_the_good_one():
 
 
 def test_broken_text_after_a_challenge_drops_that_challenge():
-    assert parse_challenges('Basic realm="r", Bearer error="e", =x') == [Challenge("basic", {"realm": "r"})]
+    parsed = parse_challenges('Basic realm="r", Bearer error="e", =x')
+    assert parsed == [Challenge("basic", {"realm": "r"})]
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -80,9 +80,7 @@ def test_the_challenge_may_come_among_others_in_several_headers(echo, user, wire
         ["Bearer " + "a" * 9000],
     ],
 )
-def test_a_challenge_that_cannot_be_acted_on_is_relayed_as_it_came(
-    echo, user, wired, challenges
-):
+def test_a_challenge_that_cannot_be_acted_on_is_relayed_as_it_came(echo, user, wired, challenges):
     echo.challenges = challenges
     response = user.get(f"{wired.bff}/api/echo/challenge")
     assert response.status_code == 401
