@@ -147,6 +147,8 @@ class OIDCBackend(BaseBackend):
                 now=clock.now(),
             )
             if shortfall is not None:
+                # Tokens of a sign-in we refuse are given back at once (best effort).
+                client.revoke(provider, response.get("refresh_token") or "")
                 raise SignInFailed(f"step_up:{shortfall}", status=403, message=NOT_STEPPED_UP)
         claims = self._enriched(provider, response["access_token"], claims)
         user = user_for_identity(provider.issuer, provider.name, claims)

@@ -253,6 +253,8 @@ def _step_up(request: HttpRequest, record: Any, sign_in: Any) -> HttpResponse:
         )
     else:
         return HttpResponseRedirect(sign_in.next)
+    # The new grant is of no use to anyone: best effort, as at sign-out.
+    client.revoke(sign_in.provider, sign_in.tokens.refresh_token)
     audit.record(Kind.SIGN_IN_FAILED, request, provider=record.provider, reason=failure.reason)
     return sign_in_failed(request, failure, record.provider)
 

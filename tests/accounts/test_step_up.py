@@ -116,6 +116,7 @@ def test_the_callback_checks_acr_and_auth_time(
     assert after.pk == before.pk and after.is_live and after.version == before.version
     assert after.tokens.access_token == before.tokens.access_token
     assert signed_in(signed_in_browser, bff)
+    assert [r.get("token") for r in hostile.revoked] == [hostile.issued[-1]["refresh_token"]]
     assert reason in AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGN_IN_FAILED).values_list(
         "reason", flat=True
     )
@@ -142,6 +143,8 @@ def test_a_step_up_as_another_account_is_refused(hostile, bff, signed_in_browser
     assert after.tokens.access_token == before.tokens.access_token
     assert TokenSession.objects.count() == 1
     assert "step_up:other_account" in AuditEvent.objects.values_list("reason", flat=True)
+    # The other account's new grant was given back at once.
+    assert [r.get("token") for r in hostile.revoked] == [hostile.issued[-1]["refresh_token"]]
     assert signed_in(signed_in_browser, bff)
 
 
