@@ -23,7 +23,7 @@ from accounts import login_state
 from accounts.identities import lacks_profile, user_for_identity
 from accounts.models import User
 from accounts.roles import apply_claim_rights
-from oidc import client, clock
+from oidc import client, clock, step_up
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
 from oidc.provider import Provider
 from oidc.tokens import TokenSet, token_set_from_response
@@ -37,6 +37,10 @@ _NOT_AN_ERROR_CODE_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 UNAVAILABLE = "The sign-in provider is unavailable. Try again in a moment."
 UNKNOWN_STATE = "unknown_state"
+NOT_STEPPED_UP = (
+    "The sign-in did not reach the required level of authentication, so nothing changed. "
+    "Go back to try again, or ask for help if your account cannot use the stronger sign-in."
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class SignIn:
     claims: dict[str, Any]
     tokens: TokenSet
     next: str
+    # The sign-in was a step-up (it asked for acr_values and/or max_age, and got them).
+    steps_up: bool = False
 
 
 class SignInFailed(PermissionDenied):
@@ -133,6 +139,17 @@ class OIDCBackend(BaseBackend):
         claims = validate_id_token(
             response["id_token"], provider, now=clock.now(), nonce=pending.nonce
         )
+        if pending.steps_up:
+            shortfall = step_up.unmet(
+                claims,
+                acr_values=pending.acr_values.split(),
+                max_age=pending.max_age,
+                now=clock.now(),
+            )
+            if shortfall is not None:
+                # Tokens of a sign-in we refuse are given back at once (best effort).
+                client.revoke(provider, response.get("refresh_token") or "")
+                raise SignInFailed(f"step_up:{shortfall}", status=403, message=NOT_STEPPED_UP)
         claims = self._enriched(provider, response["access_token"], claims)
         user = user_for_identity(provider.issuer, provider.name, claims)
         if not user.is_active:
@@ -147,6 +164,7 @@ class OIDCBackend(BaseBackend):
             claims=claims,
             tokens=token_set_from_response(response, received_at),
             next=pending.next,
+            steps_up=pending.steps_up,
         )
         return user
 

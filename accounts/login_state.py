@@ -40,6 +40,13 @@ class PendingSignIn:
     next: str
     redirect_uri: str
     created_at: float
+    # A step-up (bff.step_up): what the new ID token must show; empty / None when not asked.
+    acr_values: str = ""
+    max_age: int | None = None
+
+    @property
+    def steps_up(self) -> bool:
+        return bool(self.acr_values) or self.max_age is not None
 
 
 def cookie_name() -> str:

@@ -168,6 +168,7 @@ class AuditEvent(models.Model):
         SESSION_EXPIRED = "session_expired", "Session expired"
         SESSION_ENDED = "session_ended", "Session ended"
         ADMIN_RIGHTS = "admin_rights", "Admin rights changed"
+        STEP_UP = "step_up", "Stepped up the sign-in"
 
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
     user = models.ForeignKey(

@@ -16,7 +16,7 @@ from accounts.backends import UNKNOWN_STATE
 from accounts.models import AuditEvent, User
 from accounts.throttle import log_noise
 from bff.models import TokenSession
-from bff.signals import session_ended
+from bff.signals import session_ended, session_stepped_up
 
 Kind = AuditEvent.Kind
 Reason = TokenSession.EndReason
@@ -81,3 +81,16 @@ def audit_sessions_ended(
         audit.record(
             kind, request, user=users.get(ended.user_id), provider=ended.provider, reason=note
         )
+
+
+@receiver(session_stepped_up, dispatch_uid="accounts.audit_step_up")
+def audit_step_up(
+    sender: Any, record: Any, request: Any = None, acr: str = "", **kwargs: Any
+) -> None:
+    audit.record(
+        Kind.STEP_UP,
+        request,
+        user=record.user,
+        provider=record.provider,
+        reason=f"acr={acr}" if acr else "",
+    )

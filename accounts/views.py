@@ -29,11 +29,13 @@ from accounts.devices import describe
 from accounts.models import AuditEvent
 from accounts.throttle import log_noise, rate_limited
 from bff import sessions
+from bff import step_up as step_up_module
 from bff.conf import bff_settings
 from bff.decorators import json_api, signs_in_or_out
-from bff.exceptions import StoreUnavailable
+from bff.exceptions import IdentityMismatch, LockTimeout, SessionEnded, StoreUnavailable
 from bff.redirects import safe_next
 from bff.responses import ended_url, json_error, login_url
+from bff.step_up import StepUp
 from oidc import client, clock
 from oidc.conf import ProviderConfig, oidc_settings
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
@@ -85,6 +87,8 @@ def sign_in_failed(request: HttpRequest, failure: SignInFailed, provider: str) -
         "message": failure.message,
         "reason": failure.reason,
         "retry_url": login_url(failure.next_path),
+        # A step-up that fell short leaves the session as it was: the way back is the page.
+        "retry_label": "Go back" if failure.reason.startswith("step_up:") else "Try again",
     }
     return render(request, "accounts/sign_in_error.html", context, status=failure.status)
 
@@ -96,15 +100,26 @@ def sign_in_failed(request: HttpRequest, failure: SignInFailed, provider: str) -
 @rate_limited("login")
 def login_view(request: HttpRequest) -> HttpResponse:
     next_path = safe_next(request.GET.get("next"))
-    if sessions.current(request) is not None:
+    step_up: StepUp | None = None
+    if step_up_module.PARAM in request.GET:
+        try:
+            step_up = step_up_module.from_signed(request.GET[step_up_module.PARAM])
+        except step_up_module.InvalidStepUp:
+            return step_up_link_invalid(request, next_path)
+    current = sessions.current(request)
+    if current is not None and step_up is None:
         return HttpResponseRedirect(next_path)
     if sessions.ended_reason(request) and AGAIN not in request.GET:
         # A tab of a browser whose session ended: say why before anything else.
         return HttpResponseRedirect(ended_url(next_path))
     configured = oidc_settings.providers()
-    if "provider" not in request.GET and len(configured) > 1:
+    if current is not None:
+        # A step-up is a sign-in at the provider the session already has.
+        provider = _provider_or_404(current.provider)
+    elif "provider" not in request.GET and len(configured) > 1:
         return _choose_provider(request, configured.values(), next_path)
-    provider = _provider_or_404(request.GET.get("provider"))
+    else:
+        provider = _provider_or_404(request.GET.get("provider"))
     if login_state.looping(request):
         log_noise("sign_in_loop", "provider=%s", provider.name)
         return render(
@@ -119,6 +134,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
         next=next_path,
         redirect_uri=redirect_uri,
         created_at=clock.now(),
+        acr_values=step_up.acr_string if step_up else "",
+        max_age=step_up.max_age if step_up else None,
     )
     try:
         url = client.authorization_url(
@@ -130,6 +147,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
             # Ended by someone else: the provider asks again, so a live provider session
             # cannot silently undo the decision.
             reauthenticate=sessions.ended_reason(request) is not None,
+            acr_values=pending.acr_values,
+            max_age=pending.max_age,
         )
     except ProviderUnavailable:
         failure = SignInFailed(
@@ -142,6 +161,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
         return login_state.write(request, HttpResponseRedirect(url))
     audit.record(Kind.SIGN_IN_FAILED, request, provider=provider.name, reason=failure.reason)
     return sign_in_failed(request, failure, provider.name)
+
+
+def step_up_link_invalid(request: HttpRequest, next_path: str) -> HttpResponse:
+    """A step-up link that was altered, forged or has expired: nothing starts."""
+    log_noise("step_up_link", "invalid step-up link")
+    context = {
+        "message": "This sign-in link has expired or is not valid. Go back and try again.",
+        "reason": "step_up_link",
+        "retry_url": next_path,
+        "retry_label": "Go back",
+    }
+    return render(request, "accounts/sign_in_error.html", context, status=400)
 
 
 def sign_in_again_url(next_path: str) -> str:
@@ -178,6 +209,9 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
         return login_state.write(request, sign_in_failed(request, failure, provider.name))
     sign_in = user.oidc_sign_in
     claims = sign_in.claims
+    current = sessions.current(request)
+    if sign_in.steps_up and current is not None:
+        return login_state.finish(request, _step_up(request, current, sign_in))
     sessions.start(
         request,
         user=user,
@@ -188,6 +222,41 @@ def callback_view(request: HttpRequest, provider_name: str) -> HttpResponse:
         tokens=sign_in.tokens,
     )
     return login_state.finish(request, HttpResponseRedirect(sign_in.next))
+
+
+def _step_up(request: HttpRequest, record: Any, sign_in: Any) -> HttpResponse:
+    """The session stays; its tokens become the stronger sign-in's, if it is the same person."""
+    claims = sign_in.claims
+    acr = claims.get("acr") if isinstance(claims.get("acr"), str) else ""
+    try:
+        sessions.replace_tokens(
+            record,
+            sign_in.tokens,
+            issuer=sign_in.provider.issuer,
+            subject=claims["sub"],
+            acr=acr,
+            request=request,
+        )
+    except IdentityMismatch:
+        failure = SignInFailed(
+            "step_up:other_account",
+            status=403,
+            message="You signed in as a different account. Your session was left as it was.",
+            next_path=sign_in.next,
+        )
+    except (SessionEnded, LockTimeout, StoreUnavailable) as exc:
+        failure = SignInFailed(
+            "step_up:not_stored",
+            status=503 if isinstance(exc, LockTimeout) else 400,
+            message="Your session could not be updated. Sign in again.",
+            next_path=sign_in.next,
+        )
+    else:
+        return HttpResponseRedirect(sign_in.next)
+    # The new grant is of no use to anyone: best effort, as at sign-out.
+    client.revoke(sign_in.provider, sign_in.tokens.refresh_token)
+    audit.record(Kind.SIGN_IN_FAILED, request, provider=record.provider, reason=failure.reason)
+    return sign_in_failed(request, failure, record.provider)
 
 
 @login_not_required

@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # Also the longest a host may serve a session ended elsewhere when the "ended" mark could
     # not be written to the cache (a Redis blip): the cached copy expires after this.
     "BFF_RECORD_CACHE_SECONDS": 30,
+    # How long a step-up sign-in link (an /api step_up_required's login_url) stays valid.
+    "BFF_STEP_UP_LINK_SECONDS": 600,
     # URL names under which an address with no view still gets JSON errors (views marked
     # @json_api always do).
     "BFF_JSON_URL_NAMES": ("api", "accounts:session"),

@@ -18,6 +18,10 @@ class TokensUnreadable(SessionEnded):
         super().__init__("tokens_unreadable")
 
 
+class IdentityMismatch(Exception):
+    """A sign-in meant to strengthen a session names another person or provider."""
+
+
 class LockTimeout(Exception):
     """The refresh lock could not be taken in time (or its backend is unreachable)."""
 

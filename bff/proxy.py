@@ -32,6 +32,7 @@ from bff.exceptions import UpstreamError
 from bff.gateway import admit
 from bff.logging import request_id_var
 from bff.responses import HANDLED, error_response, json_error
+from bff.step_up import required_by, step_up_response
 from bff.transport import SAFE_METHODS, Body, UpstreamResponse, call_with_refresh, exchange
 from bff.upstreams import Upstream, upstreams
 
@@ -470,6 +471,11 @@ def forward(request: HttpRequest) -> HttpResponse:
         upstream_response.status_code,
         (time.monotonic() - started) * 1000,
     )
+    step_up = required_by(upstream_response.headers, upstream_response.status_code)
+    if step_up is not None:
+        # RFC 9470: the browser is sent to sign in again; the upstream's 401 goes no further.
+        upstream_response.close()
+        return step_up_response(step_up)
     return relay(upstream_response, upstream, method, url)
 
 

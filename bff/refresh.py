@@ -151,6 +151,20 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
         fresh = _checked_id_token(record, provider, fresh, previous, received_at)
         if isinstance(fresh, Exception):
             return fresh
+    stored = store_tokens(record, fresh)
+    if stored is record:
+        logger.info("session=%s refreshed version=%d", record.pk, record.version)
+        session_refreshed.send(sender=TokenSession, record=record)
+    return stored
+
+
+def store_tokens(record: TokenSession, fresh: TokenSet) -> TokenSession | SessionEnded:
+    """Write `fresh` as the record's tokens if it is still the version read, and update the
+    record cache; the caller holds the record's refresh lock.
+
+    Returns `record` itself (its version moved on) when written; when the write matched
+    nothing, the newer record that won, or SessionEnded.
+    """
     fields = record.set_tokens(fresh)
     updated = _store_rotation(record, fields)
     if not updated:
@@ -161,15 +175,13 @@ def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exceptio
             return SessionEnded("unknown")
         if not latest.is_live:
             return SessionEnded(latest.end_reason)
-        logger.warning("session=%s refresh write lost to version %d", record.pk, latest.version)
+        logger.warning("session=%s token write lost to version %d", record.pk, latest.version)
         record_cache.put(latest)
         return latest
     record.version += 1
     record.refresh_failures = 0
     record.refresh_retry_at = None
     record_cache.put(record)
-    logger.info("session=%s refreshed version=%d", record.pk, record.version)
-    session_refreshed.send(sender=TokenSession, record=record)
     return record
 
 

@@ -21,10 +21,10 @@ from django.http import HttpRequest
 from bff import record_cache
 from bff.addresses import client_address
 from bff.conf import bff_settings
-from bff.exceptions import LockTimeout, SessionEnded, TokensUnreadable
+from bff.exceptions import IdentityMismatch, LockTimeout, SessionEnded, TokensUnreadable
 from bff.locks import get_lock
 from bff.models import TokenSession
-from bff.signals import EndedSession, session_ended, session_started
+from bff.signals import EndedSession, session_ended, session_started, session_stepped_up
 from bff.stores import database_store
 from oidc import clock
 from oidc.client import revoke
@@ -84,6 +84,50 @@ def start(
     request.token_session = record
     session_started.send(sender=TokenSession, record=record, request=request)
     return record
+
+
+def replace_tokens(
+    record: TokenSession,
+    tokens: TokenSet,
+    *,
+    issuer: str,
+    subject: str,
+    acr: str = "",
+    request: HttpRequest | None = None,
+) -> TokenSession:
+    """Keep the session, replace its tokens with those of a new sign-in of the same person
+    (step-up authentication); returns the record as stored.
+
+    Written under the record's refresh lock, as a rotation is, so no refresh in flight writes
+    older tokens over them. Raises IdentityMismatch when the sign-in names someone else (or
+    another provider), SessionEnded when the record ended meanwhile, LockTimeout when it could
+    not be written now. The Django session gets a new key (the sign-in grew stronger).
+    """
+    from bff.refresh import store_tokens  # bff.refresh uses this module's end_sessions
+
+    if (issuer, subject) != (record.issuer, record.subject):
+        raise IdentityMismatch
+    previous = ""
+    with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS):
+        latest = TokenSession.objects.select_related("user").filter(pk=record.pk).first()
+        if latest is None or not latest.is_live:
+            stored: TokenSession | Exception = SessionEnded(latest.end_reason if latest else "")
+        else:
+            previous = _refresh_token_of(latest)
+            stored = store_tokens(latest, tokens)
+            if stored is not latest:
+                stored = stored if isinstance(stored, Exception) else LockTimeout("write lost")
+    if isinstance(stored, Exception):
+        raise stored
+    if request is not None:
+        request.session.cycle_key()
+        request.token_session = stored
+    if previous and previous != tokens.refresh_token:
+        # The replaced grant is of no more use to anyone: best effort, as at sign-out.
+        revoke(get_provider(stored.provider), previous)
+    logger.info("session=%s tokens replaced by a step-up version=%d", stored.pk, stored.version)
+    session_stepped_up.send(sender=TokenSession, record=stored, request=request, acr=acr)
+    return stored
 
 
 def _live_record(record_id: Any) -> TokenSession | None:

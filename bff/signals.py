@@ -15,6 +15,11 @@ session_started = Signal()
 # Sent with: record (TokenSession, the new version).
 session_refreshed = Signal()
 
+# A live session's tokens were replaced by those of a new sign-in of the same person at
+# the same provider (step-up authentication), the record kept.
+# Sent with: record (TokenSession, the new version), request, acr (the new ID token's, or "").
+session_stepped_up = Signal()
+
 # Sessions were ended: signed out, ended by the user or an admin, idle or maximum age,
 # refresh rejected, identity changed, back-channel logout, replaced by a new sign-in.
 # Sent once per decision, inside its transaction, with: sessions (list of EndedSession that

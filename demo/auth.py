@@ -152,3 +152,31 @@ def bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def insufficient_authentication(acr_values: str) -> JsonResponse:
+    """401 asking for a stronger sign-in (RFC 9470): the token is fine, its `acr` is not."""
+    description = "a stronger authentication is required"
+    response = JsonResponse(
+        {"error": "insufficient_user_authentication", "error_description": description},
+        status=401,
+    )
+    response["WWW-Authenticate"] = (
+        f'Bearer realm="{REALM}", error="insufficient_user_authentication", '
+        f'error_description="{description}", acr_values="{acr_values}"'
+    )
+    return response
+
+
+def acr_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Run `view` only for a token whose `acr` is one of DEMO_STEP_UP_ACR_VALUES; inside
+    bearer_required (request.caller is set)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        accepted = settings.DEMO_STEP_UP_ACR_VALUES
+        if request.caller.claims.get("acr") not in accepted:
+            return insufficient_authentication(" ".join(accepted))
+        return view(request, *args, **kwargs)
+
+    return wrapper

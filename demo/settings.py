@@ -60,6 +60,9 @@ USE_TZ = True
 # --- Bearer token verification (demo.auth and demo.jwks read these) ----------------------
 DEMO_ISSUER = env("DEMO_ISSUER", default="http://localhost:8001/o")
 DEMO_AUDIENCE = env("DEMO_AUDIENCE", default="demo-api")
+# The acr values /rest/vault accepts (the built-in provider's second step); anything less is
+# answered 401 insufficient_user_authentication (RFC 9470).
+DEMO_STEP_UP_ACR_VALUES = env.list("DEMO_STEP_UP_ACR_VALUES", default=["urn:bff:demo:mfa"])
 # Clock skew tolerated on exp, iat and nbf.
 DEMO_JWT_LEEWAY_SECONDS = 30
 # An unknown kid re-fetches the JWKS at most this often, so random kids cannot flood the provider.

@@ -10,6 +10,7 @@ from demo import views
 urlpatterns = [
     path("healthz", views.healthz),
     path("rest/items", views.items),
+    path("rest/vault", views.vault),
     path("graphql", views.graphql),
 ]
 

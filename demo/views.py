@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
-from demo.auth import bearer_required
+from demo.auth import acr_required, bearer_required
 from demo.items import InvalidItemName, add_item, list_items
 from demo.models import Item
 from demo.schema import schema
@@ -64,6 +64,26 @@ def _items(request: HttpRequest) -> HttpResponse:
     except InvalidItemName as exc:
         return error(400, "invalid_name", str(exc))
     return JsonResponse(item_json(item), status=201)
+
+
+def vault(request: HttpRequest) -> HttpResponse:
+    """GET: something only a stepped-up sign-in may see (the token's acr must be strong)."""
+    if request.method != "GET":
+        return method_not_allowed(["GET"])
+    return _vault(request)
+
+
+@bearer_required
+@acr_required
+def _vault(request: HttpRequest) -> HttpResponse:
+    claims = request.caller.claims
+    return JsonResponse(
+        {
+            "message": "The vault is open: your sign-in was strong enough.",
+            "acr": claims.get("acr"),
+            "auth_time": claims.get("auth_time"),
+        }
+    )
 
 
 class JSONGraphQLView(GraphQLView):

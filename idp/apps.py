@@ -14,7 +14,7 @@ class IdpConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from idp import throttle
+        from idp import acr, throttle
 
         user_login_failed.connect(
             throttle.record_failed_sign_in, dispatch_uid="idp.throttle.record_failed_sign_in"
@@ -22,3 +22,4 @@ class IdpConfig(AppConfig):
         user_logged_in.connect(
             throttle.reset_after_sign_in, dispatch_uid="idp.throttle.reset_after_sign_in"
         )
+        user_logged_in.connect(acr.password_sign_in, dispatch_uid="idp.acr.password_sign_in")

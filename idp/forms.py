@@ -52,6 +52,16 @@ class LoginForm(forms.Form):
         return self.user_cache
 
 
+class StepUpForm(forms.Form):
+    """The second step: the signed-in person's password, once more."""
+
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+
 class RegistrationForm(forms.ModelForm):
     """Name, email and one password, checked by Django's password validators.
 

@@ -74,3 +74,22 @@ class Account(AbstractBaseUser):
     def get_short_name(self) -> str:
         """The display name."""
         return self.name
+
+
+class GrantAuthentication(models.Model):
+    """How the person authenticated (acr, auth_time) for one authorization code, and then for
+    the refresh-token family the code was exchanged for (so refreshed tokens keep it)."""
+
+    grant = models.OneToOneField(
+        "oauth2_provider.Grant", null=True, blank=True, on_delete=models.CASCADE
+    )
+    token_family = models.UUIDField(null=True, blank=True, unique=True)
+    acr = models.CharField(max_length=128)
+    auth_time = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "grant authentication"
+
+    def __str__(self) -> str:
+        return f"{self.acr} at {self.auth_time:%Y-%m-%d %H:%M:%S}"

@@ -148,7 +148,12 @@ IDP_REFRESH_GRACE_SECONDS = env.int("IDP_REFRESH_GRACE_SECONDS", default=30)
 IDP_REUSE_PROTECTION = env.bool("IDP_REUSE_PROTECTION", default=True)
 IDP_ACCESS_TOKEN_AUDIENCE = env("IDP_ACCESS_TOKEN_AUDIENCE", default="demo-api")
 IDP_ALLOW_HTTP = env.bool("IDP_ALLOW_HTTP", default=True)
+# Seconds a just-finished sign-in still counts as "now" against a client's max_age (the round
+# trip from the sign-in page back to the authorization endpoint): max_age=0 cannot loop.
+IDP_MAX_AGE_GRACE_SECONDS = env.int("IDP_MAX_AGE_GRACE_SECONDS", default=10)
 
+# Named because idp.models.GrantAuthentication refers to DOT's (swappable) grant model.
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": IDP_ISSUER,

@@ -32,6 +32,10 @@ def access_token_claims(request: Request, now: int | None = None) -> dict[str, A
         "scope": " ".join(scopes),
         "client_id": request.client.client_id,
     }
+    if getattr(request, "idp_acr", None):
+        # How the person authenticated, for APIs that demand more (RFC 9470).
+        claims["acr"] = request.idp_acr
+        claims["auth_time"] = request.idp_auth_time
     if user is not None and "email" in scopes:
         claims["email"] = user.email
     if user is not None and "profile" in scopes:

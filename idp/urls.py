@@ -36,6 +36,7 @@ idp_patterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/register/", views.RegisterView.as_view(), name="register"),
+    path("accounts/step-up/", views.step_up_view, name="step_up"),
 ]
 
 oauth_prefix = f"{settings.IDP_OAUTH_PREFIX}/" if settings.IDP_OAUTH_PREFIX else ""

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_id_token_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.common import Request
+
+from idp.models import GrantAuthentication
+
+
+def _checksum(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _carry(request: Request, authentication: GrantAuthentication | None) -> None:
+    """Put a grant's acr and auth_time on the request its tokens are minted for."""
+    if authentication is not None:
+        request.idp_acr = authentication.acr
+        request.idp_auth_time = int(authentication.auth_time.timestamp())
 
 
 class IdpValidator(OAuth2Validator):
@@ -37,6 +55,30 @@ class IdpValidator(OAuth2Validator):
         """prompt=none allows no consent page: only clients that never show one qualify."""
         return bool(request.client is not None and request.client.skip_authorization)
 
+    def save_authorization_code(
+        self, client_id: str, code: dict[str, Any], request: Request, *args: Any, **kwargs: Any
+    ) -> None:
+        """DOT's grant, and how the person authenticated (AuthorizeView's credentials)."""
+        super().save_authorization_code(client_id, code, request, *args, **kwargs)
+        acr = getattr(request, "idp_acr", None)
+        if acr:
+            GrantAuthentication.objects.create(
+                grant=get_grant_model().objects.get(code=code["code"], application=request.client),
+                acr=acr,
+                auth_time=datetime.fromtimestamp(request.idp_auth_time, UTC),
+            )
+
+    def validate_code(
+        self, client_id: str, code: str, client: Any, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        _carry(
+            request,
+            GrantAuthentication.objects.filter(grant__code=code, grant__application=client).first(),
+        )
+        return True
+
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Request, *args: Any, **kwargs: Any
     ) -> bool:
@@ -50,8 +92,24 @@ class IdpValidator(OAuth2Validator):
         lifetime = timedelta(seconds=settings.IDP_REFRESH_TOKEN_SECONDS)
         if token.created + lifetime <= timezone.now():
             return False
+        if token.token_family:
+            # A refreshed token says how the person authenticated at first, as before.
+            _carry(
+                request,
+                GrantAuthentication.objects.filter(token_family=token.token_family).first(),
+            )
         # A deactivated account stops getting tokens at once, not when its sessions expire.
         return bool(token.user.is_active)
+
+    def get_id_token_dictionary(
+        self, token: dict[str, Any], token_handler: Any, request: Request
+    ) -> tuple[dict[str, Any], Any]:
+        """DOT's claims, with the grant's acr and auth_time (DOT's is the last login)."""
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        if getattr(request, "idp_acr", None):
+            claims["acr"] = request.idp_acr
+            claims["auth_time"] = request.idp_auth_time
+        return claims, expiration_time
 
     def _save_bearer_token(
         self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any
@@ -59,6 +117,8 @@ class IdpValidator(OAuth2Validator):
         """Save as DOT does; fix the response when DOT replays the pair of a grace-period reuse."""
         issued = token.get("access_token")
         super()._save_bearer_token(token, request, *args, **kwargs)
+        if getattr(request, "idp_acr", None) and token.get("refresh_token"):
+            self._remember_authentication(request, token["refresh_token"])
         if token.get("access_token") != issued:
             # Within the grace period DOT answers a reused refresh token with the access and
             # refresh tokens it already issued for it. expires_in must then describe that
@@ -78,3 +138,20 @@ class IdpValidator(OAuth2Validator):
             id_token = getattr(request, "id_token", None)
             if isinstance(id_token, get_id_token_model()) and id_token.pk is not None:
                 id_token.delete()
+
+    def _remember_authentication(self, request: Request, refresh_token: str) -> None:
+        """The code's acr and auth_time, kept for its refresh-token family."""
+        family = (
+            get_refresh_token_model()
+            .objects.filter(token_checksum=_checksum(refresh_token))
+            .values_list("token_family", flat=True)
+            .first()
+        )
+        if family:
+            GrantAuthentication.objects.get_or_create(
+                token_family=family,
+                defaults={
+                    "acr": request.idp_acr,
+                    "auth_time": datetime.fromtimestamp(request.idp_auth_time, UTC),
+                },
+            )

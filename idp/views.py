@@ -9,9 +9,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -22,8 +25,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 from oauth2_provider import views as oauth2_views
 
-from idp import throttle
-from idp.forms import LoginForm, RegistrationForm
+from idp import acr, throttle
+from idp.forms import LoginForm, RegistrationForm, StepUpForm
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -112,10 +115,60 @@ def add_iss(uri: str, issuer: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@login_required
+def step_up_view(request: HttpRequest) -> HttpResponse:
+    """The second step: the signed-in person confirms their password again, and the session
+    reaches acr.SECOND_STEP; then on to `next` (the authorization request that asked)."""
+    next_url = safe_next(request, default=reverse("idp:home"))
+    form = StepUpForm(request.POST or None)
+    if request.method == "POST":
+        wait = throttle.retry_after(request, request.user.email)
+        if wait:
+            return throttled(request, wait)
+        if form.is_valid():
+            # Django's backends: hashers, and user_login_failed for the throttle on failure.
+            same = authenticate(
+                request, email=request.user.email, password=form.cleaned_data["password"]
+            )
+            if same is not None and same.pk == request.user.pk:
+                request.session.cycle_key()
+                acr.mark_authenticated(request, acr.SECOND_STEP)
+                return redirect(next_url)
+            form.add_error("password", "That is not your password.")
+    context = {"form": form, "next": next_url, "email": request.user.email}
+    return render(request, "idp/step_up.html", context, status=400 if form.errors else 200)
+
+
 class AuthorizeView(oauth2_views.AuthorizationView):
-    """DOT's authorization endpoint, with our templates and `iss` on error redirects too."""
+    """DOT's authorization endpoint, with our templates and `iss` on error redirects too,
+    and the person's authentication as the client asks (`max_age`, `acr_values`)."""
 
     template_name = "idp/authorize.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        level, auth_time = acr.session_authentication(request)
+        max_age = acr.max_age_of(request.GET.get("max_age"))
+        if max_age is not None and acr.too_old(
+            auth_time, max_age + settings.IDP_MAX_AGE_GRACE_SECONDS
+        ):
+            # Core 3.1.2.1: authenticate the person again (as prompt=login would).
+            return redirect_to_login(request.get_full_path(), resolve_url(self.get_login_url()))
+        if acr.satisfied_acr(level, request.GET.get("acr_values")) is None:
+            query = urlencode({"next": request.get_full_path()})
+            return redirect(f"{reverse('idp:step_up')}?{query}")
+        return super().get(request, *args, **kwargs)
+
+    def create_authorization_response(
+        self, request: HttpRequest, scopes: Any, credentials: dict[str, Any], allow: bool
+    ) -> Any:
+        # The grant remembers how the person authenticated (IdpValidator stores it).
+        level, auth_time = acr.session_authentication(request)
+        claimed = acr.satisfied_acr(level, request.GET.get("acr_values")) or level
+        credentials = {**credentials, "idp_acr": claimed, "idp_auth_time": auth_time}
+        return super().create_authorization_response(request, scopes, credentials, allow)
 
     def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
         # DOT adds `iss` to successful responses only; RFC 9207 asks for it on error
@@ -139,7 +192,8 @@ class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
                 "code_challenge_methods_supported": ["S256"],
                 # Every client of this provider signs ID tokens with the provider's RSA key.
                 "id_token_signing_alg_values_supported": ["RS256"],
-                "claims_supported": sorted(data.get("claims_supported", [])),
+                "claims_supported": sorted({*data.get("claims_supported", []), "acr", "auth_time"}),
+                "acr_values_supported": list(acr.LEVELS),
             }
         )
         result = JsonResponse(data)

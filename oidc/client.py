@@ -114,10 +114,13 @@ def authorization_url(
     nonce: str,
     verifier: str,
     reauthenticate: bool = False,
+    acr_values: str = "",
+    max_age: int | None = None,
 ) -> str:
     """The authorization request. `reauthenticate` asks the provider to authenticate the
     person again even with a live session there: `prompt=login`, or `max_age=0` where the
-    provider lists the prompts it supports and `login` is not one (Core 3.1.2.1)."""
+    provider lists the prompts it supports and `login` is not one (Core 3.1.2.1).
+    `acr_values` and `max_age` ask for a level and a recency of authentication (step-up)."""
     metadata = provider.metadata()
     endpoint = metadata["authorization_endpoint"]
     params = {
@@ -131,6 +134,10 @@ def authorization_url(
         "code_challenge": s256_challenge(verifier),
         "code_challenge_method": "S256",
     }
+    if acr_values:
+        params["acr_values"] = acr_values
+    if max_age is not None:
+        params["max_age"] = str(max_age)
     if reauthenticate:
         supported = metadata.get("prompt_values_supported")
         if isinstance(supported, list) and "login" not in supported:

@@ -3,7 +3,8 @@
 // The browser holds no token: the session cookie goes along (same origin) and the server
 // adds the bearer. So there is no timer, no token and no refresh logic here.
 //
-//   import { api, graphql, ApiError, setSessionExpiredHandler } from "/static/js/api.js";
+//   import { api, graphql, ApiError, setSessionExpiredHandler, setStepUpHandler }
+//     from "/static/js/api.js";
 //   const items = await api("/api/demo/items");
 //   await api("/api/demo/items", { method: "POST", json: { name: "milk" } });
 //   const data = await graphql("query { items { id name } }");
@@ -28,11 +29,28 @@
 //     The call rejects too, as the page unloads.
 //
 // setSessionExpiredHandler(null) removes the hook again.
+//
+// When an API asks for a stronger sign-in (step-up, RFC 9470). The gateway answers 401 with
+// `error` "step_up_required", what the API asked for (`acr_values`, `max_age`) and a
+// `login_url` that carries the request. The session is not over: the person signs in once
+// more at the provider (a second step, or again when the last sign-in is too old) and comes
+// back to the same session, stronger. What happens then:
+//
+//   - With no hook (the default), the page goes to that `login_url` with `next` = the
+//     current page. The call rejects too, as the page unloads.
+//   - A page can set its own hook, once: setStepUpHandler((error) => ...) (error.stepUpRequired
+//     is true; signInUrl(error.loginUrl, "/this/page") is where to send the person), or per
+//     call: api(path, { onStepUp: fn }). The hook runs, nothing navigates, and the call still
+//     rejects with the ApiError. A page that retries by itself after coming back should pass
+//     a hook on that retry, so a sign-in that still falls short cannot send it round again.
 
 const SESSION_OVER = ["session_expired", "not_signed_in"];
 const DEFAULT_LOGIN = "/auth/login";
 
+const STEP_UP = "step_up_required";
+
 let sessionExpiredHandler = null;
+let stepUpHandler = null;
 
 /** An /api call that failed: HTTP status, the error code and a message for people. */
 export class ApiError extends Error {
@@ -47,6 +65,11 @@ export class ApiError extends Error {
   /** True when the server said the session is over (or there is none): sign in again. */
   get sessionExpired() {
     return this.status === 401 && SESSION_OVER.includes(this.error);
+  }
+
+  /** True when an API asked for a stronger or more recent sign-in (step-up). */
+  get stepUpRequired() {
+    return this.status === 401 && this.error === STEP_UP;
   }
 
   /** Why the session ended ("ended_by_admin", "idle", ...), when the server said. */
@@ -67,6 +90,16 @@ export class ApiError extends Error {
 export function setSessionExpiredHandler(handler) {
   const previous = sessionExpiredHandler;
   sessionExpiredHandler = typeof handler === "function" ? handler : null;
+  return previous;
+}
+
+/**
+ * Set (or with null, remove) the page's hook for a step-up. See the top of this file.
+ * Returns the hook it replaces.
+ */
+export function setStepUpHandler(handler) {
+  const previous = stepUpHandler;
+  stepUpHandler = typeof handler === "function" ? handler : null;
   return previous;
 }
 
@@ -118,7 +151,7 @@ async function readBody(response) {
  * otherwise.
  */
 export async function api(path, options = {}) {
-  const { json, headers, onSessionExpired, ...init } = options;
+  const { json, headers, onSessionExpired, onStepUp, ...init } = options;
   const url = path.startsWith("/") ? path : `/api/${path}`;
   const sent = new Headers(headers);
   sent.set("X-CSRF", "1");
@@ -141,17 +174,24 @@ export async function api(path, options = {}) {
   );
   if (error.sessionExpired) {
     const hook = typeof onSessionExpired === "function" ? onSessionExpired : sessionExpiredHandler;
-    if (hook) {
-      try {
-        hook(error);
-      } catch (hookError) {
-        console.error("onSessionExpired hook failed", hookError);
-      }
-    } else {
-      window.location.assign(signInUrl(error.loginUrl));
-    }
+    runHookOrSignIn(hook, error, "onSessionExpired");
+  } else if (error.stepUpRequired) {
+    runHookOrSignIn(typeof onStepUp === "function" ? onStepUp : stepUpHandler, error, "onStepUp");
   }
   throw error;
+}
+
+/** The page's hook with the error, or (no hook) off to the 401's login_url and back here. */
+function runHookOrSignIn(hook, error, name) {
+  if (hook) {
+    try {
+      hook(error);
+    } catch (hookError) {
+      console.error(`${name} hook failed`, hookError);
+    }
+  } else {
+    window.location.assign(signInUrl(error.loginUrl));
+  }
 }
 
 /** Run a GraphQL operation on /api/graphql; resolves to `data`, rejects on `errors`. */

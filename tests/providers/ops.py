@@ -180,6 +180,9 @@ class NodeOPOptions:
     access_token_ttl: int = 900
     # Keep grants in a file, so the provider can be restarted (a signing-key rotation).
     persistent: bool = False
+    # Two authentication levels (acrValues), weakest first; asking for the last one in
+    # acr_values prompts the login again with a one-time code (STEP_UP_CODE).
+    step_up_acr_values: tuple[str, ...] = ()
 
 
 class NodeOP:
@@ -194,6 +197,8 @@ class NodeOP:
         self.client_secret = secrets.token_urlsafe(32)
         self.account = ACCOUNT
         self.cookie_keys = [secrets.token_urlsafe(32)]
+        # The one-time code of the step-up (the person's authenticator, known to the test).
+        self.step_up_code = f"{secrets.randbelow(10**6):06d}"
         self.keys = [signing_key("key-1")]
         self.proxy = ProviderProxy()
         self.issuer = f"{self.proxy.url}/op"
@@ -254,6 +259,11 @@ class NodeOP:
                 "format": "jwt",
                 "ttl": options.access_token_ttl,
             }
+        if options.step_up_acr_values:
+            config["step_up"] = {
+                "acr_values": list(options.step_up_acr_values),
+                "code": self.step_up_code,
+            }
         if options.persistent:
             config["store_path"] = str(self.workdir / "oidc-provider-store.json")
         return config
@@ -271,6 +281,8 @@ class NodeOP:
             elif 'name="password"' in response.text:
                 action, fields = find_form(response, "password")
                 fields.update(email=self.account.email, password=self.account.password)
+                if "code" in fields:  # the step-up's one-time code
+                    fields["code"] = self.step_up_code
                 response = browser.post(action, data=fields, allow_redirects=False)
             elif 'name="consent"' in response.text:
                 action, fields = find_form(response, "consent")

@@ -10,6 +10,7 @@ otherwise, echoed back as JSON. Routes, by the last path segment:
     slow       answers after `slow_seconds`
     protected  401 Bearer error="invalid_token" for a revoked token (or every token when
                `refuse_every_token`), else the echo
+    challenge  401 with each of `challenges` as a WWW-Authenticate header (step-up tests)
     download   ?size=N bytes of pattern_bytes(N), streamed in pieces
     upload     reads the body as it comes, answers only its size and sha256
 
@@ -60,6 +61,7 @@ class EchoUpstream:
         self.seen: list[dict[str, Any]] = []
         self.revoked: set[str] = set()
         self.refuse_every_token = False
+        self.challenges: list[str] = []
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -85,6 +87,7 @@ class EchoUpstream:
             self.seen.clear()
             self.revoked.clear()
             self.refuse_every_token = False
+            self.challenges = []
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         return Request.application(self._dispatch)(environ, start_response)
@@ -132,6 +135,15 @@ class EchoUpstream:
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             return _json(record)
+        if route == "challenge":
+            response = Response(
+                json.dumps({"error": "upstream's own 401 body"}),
+                status=401,
+                content_type="application/json",
+            )
+            for challenge in self.challenges:
+                response.headers.add("WWW-Authenticate", challenge)
+            return response
         if route == "download":
             size = int(request.args.get("size", "0"))
             return Response(

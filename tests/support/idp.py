@@ -126,14 +126,16 @@ def provider_sign_in(
     """
     origin = _origin(authorize_url)
     response = _follow_on(browser, browser.get(authorize_url, allow_redirects=False), origin)
-    if response.is_redirect:
-        return response
-    action, fields = find_form(response, "password")
-    fields.update({"email": email, "password": password})
-    response = browser.post(
-        action, data=fields, headers={"Referer": response.url}, allow_redirects=False
-    )
-    response = _follow_on(browser, response, origin)
+    # The sign-in page, then maybe the step-up page (the password again) for acr_values.
+    for _ in range(2):
+        if response.is_redirect:
+            return response
+        action, fields = find_form(response, "password")
+        fields.update({"email": email, "password": password})
+        response = browser.post(
+            action, data=fields, headers={"Referer": response.url}, allow_redirects=False
+        )
+        response = _follow_on(browser, response, origin)
     if not response.is_redirect:
         raise AssertionError(
             f"sign-in did not redirect back to the client ({response.status_code} "

@@ -14,14 +14,17 @@
 //   client_auth_methods[] (what discovery advertises; the library's list when absent),
 //   features {revocation, rp_initiated_logout, backchannel_logout},
 //   resource {indicator, scope, format, ttl} | null, rotate_refresh_token,
-//   id_token_profile_claims, ttl {AccessToken, IdToken, RefreshToken, ...}, store_path.
+//   id_token_profile_claims, ttl {AccessToken, IdToken, RefreshToken, ...}, store_path,
+//   step_up {acr_values[] (weakest first), code} | null: authentication levels (acrValues);
+//   asking for the strongest in acr_values prompts the login again, where the one-time code
+//   (known to the test) gives the strongest level, the password alone the weakest.
 // With store_path the provider's state (grants, tokens, sessions) is kept in that file, so
 // a restart (a key rotation, say) keeps every grant.
 
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
-import { Provider, errors } from 'oidc-provider';
+import { Provider, errors, interactionPolicy } from 'oidc-provider';
 
 const configPath = process.argv[2] || process.env.OP_CONFIG;
 if (!configPath) {
@@ -161,6 +164,28 @@ const resourceIndicators = resource
   }
   : { enabled: false };
 
+// --- Step-up: two authentication levels, the stronger one needs a one-time code ---------
+
+const stepUp = cfg.step_up ?? null;
+const strongAcr = stepUp ? stepUp.acr_values[stepUp.acr_values.length - 1] : null;
+
+function asksStrongAcr(params) {
+  return Boolean(strongAcr) && String(params.acr_values ?? '').split(' ').includes(strongAcr);
+}
+
+const policy = interactionPolicy.base();
+if (stepUp) {
+  // acr_values are voluntary to the library; here asking for the strong level means it.
+  // Right after a login (the code was wrong) it is not asked again: the client decides.
+  policy.get('login').checks.add(new interactionPolicy.Check(
+    'step_up_acr',
+    'the requested authentication level is not reached',
+    (ctx) => (asksStrongAcr(ctx.oidc.params) && ctx.oidc.acr !== strongAcr && !ctx.oidc.result?.login
+      ? interactionPolicy.Check.REQUEST_PROMPT
+      : interactionPolicy.Check.NO_NEED_TO_PROMPT),
+  ));
+}
+
 // --- The provider -----------------------------------------------------------------------
 
 const ttl = { AccessToken: 900, IdToken: 900, RefreshToken: 86400, ...cfg.ttl };
@@ -191,7 +216,11 @@ const provider = new Provider(cfg.issuer, {
     Session: 86400,
     Grant: 86400,
   },
-  interactions: { url: (ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
+  interactions: {
+    policy,
+    url: (ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}`,
+  },
+  ...(stepUp ? { acrValues: stepUp.acr_values } : {}),
   features: {
     devInteractions: { enabled: false },
     revocation: { enabled: features.revocation ?? true },
@@ -234,11 +263,15 @@ async function formBody(req) {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-function loginPage(uid, error) {
+function loginPage(uid, error, withCode = false) {
+  const code = withCode
+    ? '<label>One-time code <input name="code" inputmode="numeric" autocomplete="one-time-code" required></label>'
+    : '';
   return page('Sign in', `${error ? `<p role="alert">${escape(error)}</p>` : ''}
     <form method="post" action="${issuerPath}/interaction/${uid}/login">
       <label>Email <input type="email" name="email" autocomplete="username" required></label>
       <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
+      ${code}
       <button type="submit">Sign in</button>
     </form>`);
 }
@@ -276,7 +309,7 @@ provider.use(async (ctx, next) => {
   if (ctx.method === 'GET' && !action) {
     ctx.type = 'html';
     ctx.body = interaction.prompt.name === 'login'
-      ? loginPage(uid)
+      ? loginPage(uid, undefined, asksStrongAcr(interaction.params))
       : consentPage(uid, interaction.prompt.details);
     return undefined;
   }
@@ -289,10 +322,13 @@ provider.use(async (ctx, next) => {
       ctx.body = loginPage(uid, 'Wrong email or password.');
       return undefined;
     }
+    const login = { accountId: account.sub };
+    if (stepUp) {
+      const strong = asksStrongAcr(interaction.params) && form.get('code') === stepUp.code;
+      login.acr = strong ? strongAcr : stepUp.acr_values[0];
+    }
     ctx.respond = false;
-    return provider.interactionFinished(ctx.req, ctx.res, {
-      login: { accountId: account.sub },
-    }, { mergeWithLastSubmission: false });
+    return provider.interactionFinished(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false });
   }
   if (action === '/confirm' && interaction.prompt.name === 'consent') {
     const grantId = await grantConsent(interaction);
