@@ -60,6 +60,8 @@ USE_TZ = True
 # --- Bearer token verification (demo.auth and demo.jwks read these) ----------------------
 DEMO_ISSUER = env("DEMO_ISSUER", default="http://localhost:8001/o")
 DEMO_AUDIENCE = env("DEMO_AUDIENCE", default="demo-api")
+# The billing API (/billing/...) takes only tokens minted for it (an RFC 8707 resource).
+DEMO_BILLING_AUDIENCE = env("DEMO_BILLING_AUDIENCE", default="http://127.0.0.1:8002/billing")
 # Clock skew tolerated on exp, iat and nbf.
 DEMO_JWT_LEEWAY_SECONDS = 30
 # An unknown kid re-fetches the JWKS at most this often, so random kids cannot flood the provider.

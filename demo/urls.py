@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz),
     path("rest/items", views.items),
     path("graphql", views.graphql),
+    path("billing/summary", views.billing_summary),
 ]
 
 

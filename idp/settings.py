@@ -142,6 +142,9 @@ USE_TZ = True
 IDP_SIGNING_KEY_FILE = Path(
     env("IDP_SIGNING_KEY_FILE", default=str(VAR_DIR / "idp-signing-key.pem"))
 )
+# Resource indicators (RFC 8707) a refresh grant may name: its access token then has that
+# resource as its only audience. Any other resource is refused with invalid_target.
+IDP_RESOURCE_INDICATORS = env.list("IDP_RESOURCE_INDICATORS", default=[])
 IDP_ACCESS_TOKEN_SECONDS = env.int("IDP_ACCESS_TOKEN_SECONDS", default=900)
 IDP_REFRESH_TOKEN_SECONDS = env.int("IDP_REFRESH_TOKEN_SECONDS", default=7 * 24 * 3600)
 IDP_REFRESH_GRACE_SECONDS = env.int("IDP_REFRESH_GRACE_SECONDS", default=30)

@@ -19,6 +19,9 @@ from tests.support.idp import start_idp
 from tests.support.provider_proxy import ProviderProxy
 from tests.support.servers import Server, free_port
 
+# The APIs the test provider mints audience tokens for (tests/bff/test_upstream_audiences.py).
+RESOURCES = ("https://billing.example.test/", "https://reports.example.test/")
+
 
 @dataclass
 class CountedProvider:
@@ -47,6 +50,8 @@ def start_counted_provider(tmp_path_factory, live_server, grace: int) -> Counted
             "IDP_ISSUER": f"{proxy.url}/o",
             "IDP_REFRESH_GRACE_SECONDS": str(grace),
             "IDP_REUSE_PROTECTION": "true",
+            # Resource indicators (RFC 8707) for the upstreams with an audience.
+            "IDP_RESOURCE_INDICATORS": ",".join(RESOURCES),
         },
     )
     proxy.target = f"http://127.0.0.1:{idp.port}"
