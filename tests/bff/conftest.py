@@ -21,6 +21,7 @@ from tests.support.servers import Server, free_port
 
 # The APIs the test provider mints audience tokens for (tests/bff/test_upstream_audiences.py).
 RESOURCES = ("https://billing.example.test/", "https://reports.example.test/")
+EXCHANGE_AUDIENCE = "ledger-api"  # and one it mints by token exchange (RFC 8693)
 
 
 @dataclass
@@ -52,6 +53,7 @@ def start_counted_provider(tmp_path_factory, live_server, grace: int) -> Counted
             "IDP_REUSE_PROTECTION": "true",
             # Resource indicators (RFC 8707) for the upstreams with an audience.
             "IDP_RESOURCE_INDICATORS": ",".join(RESOURCES),
+            "IDP_TOKEN_EXCHANGE_AUDIENCES": EXCHANGE_AUDIENCE,
         },
     )
     proxy.target = f"http://127.0.0.1:{idp.port}"

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from bff import sessions
 from bff.models import TokenSession, UpstreamToken
-from tests.bff.conftest import RESOURCES, make_due
+from tests.bff.conftest import EXCHANGE_AUDIENCE, RESOURCES, make_due
 from tests.bff.test_refresh_single_flight import fire_together, session_cookie
 from tests.conftest import sign_in
 
@@ -34,6 +34,10 @@ def upstreams(settings, echo_server, strict):
         "plain": f"{echo_server.url}/plain",
         "billing": {"url": f"{echo_server.url}/billing", "audience": {"resource": BILLING}},
         "reports": {"url": f"{echo_server.url}/reports", "audience": {"resource": REPORTS}},
+        "ledger": {
+            "url": f"{echo_server.url}/ledger",
+            "audience": {"exchange": EXCHANGE_AUDIENCE, "scope": "openid email"},
+        },
     }
     echo_server.reset()
     return echo_server
@@ -147,3 +151,28 @@ def test_ended_session_ends_its_upstream_tokens(upstreams, strict, live_server, 
     response = api_get(browser, live_server.url, "billing/x")
     assert response.status_code == 401
     assert upstreams.seen == [] and strict.proxy.refresh_grants == grants
+
+
+def test_token_exchange_one_grant_per_rotation_and_only_there(
+    upstreams, strict, live_server, browser
+):
+    sign_in(browser, live_server.url)
+    cookies = session_cookie(browser)
+    base = live_server.url
+    main = TokenSession.objects.live().get().tokens.access_token
+    urls = [f"{base}/api/ledger/x"] * 50 + [f"{base}/api/plain/x"] * 10
+    assert fire_together(urls, cookies, headers={**API_HEADERS, "Origin": base}) == [200] * 60
+    assert strict.proxy.exchanges == 1 and strict.proxy.refresh_grants == 0
+    (ledger,) = set(bearers_at(upstreams, "/ledger"))
+    claims = jwt.decode(ledger, options={"verify_signature": False})
+    assert claims["aud"] == EXCHANGE_AUDIENCE and set(claims["scope"].split()) == {
+        "openid",
+        "email",
+    }
+    assert set(bearers_at(upstreams, "/plain")) == {main} and ledger != main
+
+    # Refused upstream as invalid: exactly one new exchange, and the retry carries it.
+    upstreams.revoked.add(ledger)
+    assert api_get(browser, base, "ledger/protected").status_code == 200
+    assert strict.proxy.exchanges == 2
+    assert bearers_at(upstreams, "/ledger")[-1] not in (ledger, main)
