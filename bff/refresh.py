@@ -178,7 +178,7 @@ def refresh_grant(
     except (ProviderUnavailable, ProviderError) as exc:
         logger.warning("session=%s refresh failed: %s", record.pk, exc)
         if resource:
-            return _resource_refused(exc)
+            return minting_refused(exc)
         _record_failure(record, now)
         return ProviderUnavailable(str(exc), retry_after=_backoff_remaining(record, now))
 
@@ -201,7 +201,9 @@ def refresh_grant(
     return stored if isinstance(stored, Exception) else (stored, response)
 
 
-def _resource_refused(exc: ProviderError | ProviderUnavailable) -> Exception:
+def minting_refused(exc: ProviderError | ProviderUnavailable) -> Exception:
+    """What a failed grant for an upstream's own token answers: 503 when the provider is
+    down, else 502 (it will not mint one); the session itself is left alone."""
     if isinstance(exc, ProviderUnavailable):
         return exc
     return UpstreamError(

@@ -22,7 +22,13 @@ from bff.conf import bff_settings
 from bff.exceptions import SessionEnded, UpstreamError
 from bff.locks.base import Held
 from bff.models import TokenSession, UpstreamToken
-from bff.refresh import held_once, needs_refresh, refresh_grant, single_flight
+from bff.refresh import (
+    held_once,
+    minting_refused,
+    needs_refresh,
+    refresh_grant,
+    single_flight,
+)
 from bff.upstreams import Upstream
 from oidc import client, clock
 from oidc.exceptions import ProviderError, ProviderUnavailable
@@ -100,13 +106,9 @@ def _exchange(session: TokenSession, audience: Audience) -> dict | Exception:
             audience=audience.target,
             scope=audience.scope,
         )
-    except ProviderUnavailable as exc:
-        return exc
-    except ProviderError as exc:
-        logger.warning("session=%s token exchange refused: %s", session.pk, exc.reason)
-        return UpstreamError(
-            502, "upstream_token_refused", "The provider would not issue a token for this API."
-        )
+    except (ProviderUnavailable, ProviderError) as exc:
+        logger.warning("session=%s token exchange failed: %s", session.pk, exc)
+        return minting_refused(exc)
 
 
 def _resource_grant(record: TokenSession, audience: Audience, held: Held) -> dict | Exception:

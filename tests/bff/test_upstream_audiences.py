@@ -176,3 +176,24 @@ def test_token_exchange_one_grant_per_rotation_and_only_there(
     assert api_get(browser, base, "ledger/protected").status_code == 200
     assert strict.proxy.exchanges == 2
     assert bearers_at(upstreams, "/ledger")[-1] not in (ledger, main)
+
+
+def test_a_resource_the_provider_refuses_is_a_clear_502_and_the_session_lives_on(
+    upstreams, strict, live_server, browser, settings
+):
+    settings.BFF_UPSTREAMS = {
+        **settings.BFF_UPSTREAMS,
+        "unknown": {
+            "url": f"{upstreams.url}/unknown",
+            "audience": {"resource": "https://unknown.example.test/"},
+        },
+    }
+    sign_in(browser, live_server.url)
+    refused = api_get(browser, live_server.url, "unknown/x")
+    assert refused.status_code == 502
+    assert refused.json()["error"] == "upstream_token_refused"
+    assert bearers_at(upstreams, "/unknown") == []
+    record = TokenSession.objects.live().get()
+    assert record.refresh_failures == 0 and record.refresh_retry_at is None
+    assert api_get(browser, live_server.url, "billing/x").status_code == 200
+    assert api_get(browser, live_server.url, "plain/x").status_code == 200
