@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_billing_api_answers_the_audience_token_and_refuses_the_sessions(wired, browser, settings):
     billing = f"{wired.demo.url}/billing"
     settings.BFF_UPSTREAMS = {
+        "graphql": f"{wired.demo.url}/graphql",
         "demo": f"{wired.demo.url}/rest",
         "billing": {"url": billing, "audience": {"resource": DEMO_BILLING_RESOURCE}},
         "billing-unminted": billing,  # misconfigured: the session's own token
@@ -26,3 +27,7 @@ def test_billing_api_answers_the_audience_token_and_refuses_the_sessions(wired, 
     refused = browser.get(f"{wired.bff}/api/billing-unminted/summary", headers=headers)
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_token"
+    # The dashboard shows it, as in `make run`.
+    dashboard = browser.get(f"{wired.bff}/")
+    assert dashboard.status_code == 200
+    assert f"<code>{DEMO_BILLING_RESOURCE}</code>" in dashboard.text
