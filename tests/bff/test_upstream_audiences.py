@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
+import requests
 from django.db import connection
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from bff.models import TokenSession, UpstreamToken
 from tests.bff.conftest import EXCHANGE_AUDIENCE, RESOURCES, make_due
 from tests.bff.test_refresh_single_flight import fire_together, session_cookie
 from tests.conftest import sign_in
+from tests.support.bff import database_url, start_bff
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -197,3 +199,33 @@ def test_a_resource_the_provider_refuses_is_a_clear_502_and_the_session_lives_on
     assert record.refresh_failures == 0 and record.refresh_retry_at is None
     assert api_get(browser, live_server.url, "billing/x").status_code == 200
     assert api_get(browser, live_server.url, "plain/x").status_code == 200
+
+
+def test_gunicorn_workers_configured_from_the_environment_share_one_grant(
+    upstreams, strict, live_server, tmp_path
+):
+    """Three worker processes, the audience from BFF_UPSTREAM_AUDIENCE_<NAME>."""
+    bff = start_bff(
+        tmp_path,
+        port=strict.spare_ports[0],
+        database_url=database_url(connection.settings_dict),
+        issuer=strict.issuer,
+        upstreams={"plain": f"{upstreams.url}/plain", "billing": f"{upstreams.url}/billing"},
+        env={"BFF_UPSTREAM_AUDIENCE_BILLING": f"resource={BILLING}"},
+        workers=3,
+    )
+    try:
+        browser = requests.Session()
+        sign_in(browser, bff.url)
+        statuses = fire_together(
+            [f"{bff.url}/api/billing/x"] * 50 + [f"{bff.url}/api/plain/x"] * 5,
+            session_cookie(browser),
+            headers={**API_HEADERS, "Origin": bff.url},
+        )
+        assert statuses == [200] * 55
+        assert strict.proxy.refresh_grants == 1
+        (billing,) = set(bearers_at(upstreams, "/billing"))
+        assert audience_of(billing) == BILLING
+        assert billing not in bearers_at(upstreams, "/plain")
+    finally:
+        bff.stop()
