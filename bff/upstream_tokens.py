@@ -153,7 +153,10 @@ def _store(
     # Ended meanwhile (another host, under the session's lock only): the token ends too.
     if not TokenSession.objects.filter(pk=session.pk, ended_at__isnull=True).exists():
         UpstreamToken.objects.filter(session_id=session.pk).delete()
-        client.revoke(get_provider(session.provider), minted.access_token, "access_token")
+        try:
+            client.revoke(get_provider(session.provider), minted.access_token, "access_token")
+        except KeyError:
+            pass  # provider no longer configured
         return SessionEnded("ended")
     logger.info("session=%s upstream=%s token minted", session.pk, upstream.name)
     return minted.access_token
