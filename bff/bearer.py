@@ -2,7 +2,8 @@
 
 An upstream's `token` kind decides: `user` (the session's access token, required),
 `client` (a client-credentials token, cached until near expiry), `user_or_client`,
-`user_or_none`, `none`. Shared by the /api proxy and the server-side client.
+`user_or_none`, `none`. Shared by the /api proxy and the server-side client. An upstream
+with an `audience` gets the user's token minted for it (bff/upstream_tokens.py) instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.http import HttpRequest
 
 from bff.exceptions import NotSignedIn, SessionEnded
 from bff.refresh import ensure_fresh
+from bff.upstream_tokens import upstream_token
 from bff.upstreams import Upstream
 from oidc import client
 from oidc.provider import default_provider_name, get_provider
@@ -47,6 +49,8 @@ def bearer_for(request: HttpRequest, upstream: Upstream) -> tuple[str | None, bo
     if kind == "none":
         return None, False
     if record is not None and kind in ("user", "user_or_client", "user_or_none"):
+        if upstream.audience is not None:
+            return _audience_token(request, record, upstream), True
         return record.tokens.access_token, True
     if kind == "user":
         raise NotSignedIn()
@@ -55,11 +59,26 @@ def bearer_for(request: HttpRequest, upstream: Upstream) -> tuple[str | None, bo
     return client_credentials_token(), False
 
 
-def refreshed_bearer(request: HttpRequest, failed_token: str) -> str:
-    """After an upstream said invalid_token: one forced, single-flight refresh."""
+def _audience_token(
+    request: HttpRequest, record: object, upstream: Upstream, failed_token: str | None = None
+) -> str:
+    try:
+        return upstream_token(record, upstream, failed_token=failed_token)
+    except SessionEnded:
+        request.token_session = None
+        raise
+
+
+def refreshed_bearer(
+    request: HttpRequest, failed_token: str, upstream: Upstream | None = None
+) -> str:
+    """After an upstream said invalid_token: one forced, single-flight refresh (of the
+    upstream's own token when it has an audience)."""
     record = getattr(request, "token_session", None)
     if record is None:
         raise NotSignedIn()
+    if upstream is not None and upstream.audience is not None:
+        return _audience_token(request, record, upstream, failed_token)
     try:
         record = ensure_fresh(record, force=True, failed_access_token=failed_token)
     except SessionEnded:

@@ -56,6 +56,8 @@ class TokenSessionQuerySet(models.QuerySet):
             if not ids:
                 return purged
             rows = self.model.objects.using(self.db).filter(pk__in=ids, ended_at__isnull=False)
+            # Ending a session deletes its upstream tokens; one stored in a race goes here.
+            UpstreamToken.objects.using(self.db).filter(session_id__in=ids).delete()
             purged += rows._raw_delete(rows.db)
 
     purge_ended.alters_data = True  # type: ignore[attr-defined]
@@ -204,3 +206,52 @@ class BrowserSession(AbstractBaseSession):
         from bff.session_store import SessionStore
 
         return SessionStore
+
+
+class UpstreamToken(models.Model):
+    """An access token minted for one upstream (its audience) in one session, encrypted.
+
+    Read only for upstreams configured with an audience (bff/upstream_tokens.py), deleted
+    when its session ends.
+    """
+
+    session = models.ForeignKey(
+        TokenSession, on_delete=models.CASCADE, related_name="upstream_tokens"
+    )
+    upstream = models.CharField(max_length=64)
+    access_token_encrypted = models.TextField()
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "upstream"], name="bff_upstream_token_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.upstream} token of session {self.session_id}"
+
+    @property
+    def tokens(self) -> TokenSet:
+        """The decrypted access token as a TokenSet (no refresh or ID token of its own)."""
+        state = (self.access_token_encrypted, self.issued_at, self.expires_at)
+        cached = self.__dict__.get("_decrypted")
+        if cached is None or cached[0] != state:
+            cached = (
+                state,
+                TokenSet(
+                    access_token=crypto.decrypt(self.access_token_encrypted),
+                    refresh_token="",
+                    id_token="",
+                    issued_at=self.issued_at.timestamp(),
+                    expires_at=self.expires_at.timestamp(),
+                ),
+            )
+            self.__dict__["_decrypted"] = cached
+        return cached[1]
+
+    def set_tokens(self, tokens: TokenSet) -> None:
+        self.access_token_encrypted = crypto.encrypt(tokens.access_token)
+        self.issued_at = _dt(tokens.issued_at)
+        self.expires_at = _dt(tokens.expires_at)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
 from bff import metrics, record_cache, tracing
 from bff.conf import bff_settings
-from bff.exceptions import LockTimeout, SessionEnded
+from bff.exceptions import LockTimeout, SessionEnded, UpstreamError
 from bff.locks import get_lock
 from bff.locks.base import Held
 from bff.models import TokenSession
@@ -37,6 +40,7 @@ from oidc.validation import validate_id_token
 logger = logging.getLogger(__name__)
 
 Reason = TokenSession.EndReason
+T = TypeVar("T")
 # Pause between two attempts to store a rotation the database did not take.
 STORE_RETRY_SECONDS = 0.25
 
@@ -84,17 +88,33 @@ def ensure_fresh(
     if wait:
         metrics.refreshed(record.provider, "backing_off")
         raise ProviderUnavailable("refresh backing off", retry_after=wait)
+    return single_flight(
+        str(record.pk),
+        record.provider,
+        lambda held: _under_lock(record, force, failed_access_token, held),
+    )
+
+
+def held_once(key: str, provider: str, work: Callable[[Held], T | Exception]) -> T | Exception:
+    """`work(held)` under the refresh lock `key`, its outcome or exception returned, not raised.
+
+    Work that raises inside a database lock would roll back what it wrote (an ended record,
+    a backoff): it returns its exception, and the caller raises it once the lock is released.
+    """
     waiting = time.monotonic()
     try:
-        with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS) as held:
+        with get_lock().hold(key, wait=bff_settings.BFF_LOCK_WAIT_SECONDS) as held:
             metrics.lock_waited(waiting)
-            outcome = _under_lock(record, force, failed_access_token, held)
-    except LockTimeout as exc:
+            return work(held)
+    except LockTimeout:
         metrics.lock_waited(waiting)
-        metrics.refreshed(record.provider, "lock_timeout")
-        raise ProviderUnavailable("timed out waiting for a refresh", retry_after=1) from exc
-    # Raised only after the lock is released: with the database lock an exception inside
-    # would roll back what was written (the ended record, the backoff).
+        metrics.refreshed(provider, "lock_timeout")
+        return ProviderUnavailable("timed out waiting for a refresh", retry_after=1)
+
+
+def single_flight(key: str, provider: str, work: Callable[[Held], T | Exception]) -> T:
+    """held_once, its exception raised after the lock is released."""
+    outcome = held_once(key, provider, work)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -129,33 +149,69 @@ def _under_lock(
 @metrics.observe_refresh
 def _refresh_locked(record: TokenSession, now: float) -> TokenSession | Exception:
     """Call the provider's token endpoint and store the outcome. Caller holds the lock."""
+    outcome = refresh_grant(record, now)
+    return outcome if isinstance(outcome, Exception) else outcome[0]
+
+
+def refresh_grant(
+    record: TokenSession, now: float, resource: str = ""
+) -> tuple[TokenSession, dict[str, Any] | None] | Exception:
+    """One refresh grant and its rotation stored; the caller holds the session's lock.
+
+    Returns (the record as now stored, the token response, or None when a sibling's
+    rotation is to be used instead). With `resource` (RFC 8707) the response's access token
+    is minted for that resource: the session keeps its own access token and takes only the
+    rotated refresh (and ID) token; a failure other than invalid_grant is no reason for the
+    session to back off.
+    """
     previous = record.tokens
     provider = get_provider(record.provider)
     try:
-        response = client.refresh(provider, previous.refresh_token)
+        response = client.refresh(provider, previous.refresh_token, resource=resource)
     except InvalidGrant:
         latest = TokenSession.objects.get(pk=record.pk)
         if latest.is_live and latest.version != record.version:
-            return latest  # a sibling rotated the token after all: use theirs
+            return latest, None  # a sibling rotated the token after all: use theirs
         end_sessions(TokenSession.objects.filter(pk=record.pk), Reason.REFRESH_REJECTED)
         logger.info("session=%s refresh rejected by provider: ended", record.pk)
         return SessionEnded(Reason.REFRESH_REJECTED)
     except (ProviderUnavailable, ProviderError) as exc:
-        _record_failure(record, now)
         logger.warning("session=%s refresh failed: %s", record.pk, exc)
+        if resource:
+            return minting_refused(exc)
+        _record_failure(record, now)
         return ProviderUnavailable(str(exc), retry_after=_backoff_remaining(record, now))
 
     received_at = clock.now()
     fresh = token_set_from_response(response, received_at, previous)
+    if resource:
+        fresh = replace(
+            fresh,
+            access_token=previous.access_token,
+            issued_at=previous.issued_at,
+            expires_at=previous.expires_at,
+        )
     if response.get("id_token"):
         fresh = _checked_id_token(record, provider, fresh, previous, received_at)
         if isinstance(fresh, Exception):
             return fresh
+    if resource and fresh == previous:
+        return record, response  # nothing rotated: the session's record stays as it is
     stored = store_tokens(record, fresh)
     if stored is record:
         logger.info("session=%s refreshed version=%d", record.pk, record.version)
         session_refreshed.send(sender=TokenSession, record=record)
-    return stored
+    return stored if isinstance(stored, Exception) else (stored, response)
+
+
+def minting_refused(exc: ProviderError | ProviderUnavailable) -> Exception:
+    """What a failed grant for an upstream's own token answers: 503 when the provider is
+    down, else 502 (it will not mint one); the session itself is left alone."""
+    if isinstance(exc, ProviderUnavailable):
+        return exc
+    return UpstreamError(
+        502, "upstream_token_refused", "The provider would not issue a token for this API."
+    )
 
 
 def store_tokens(record: TokenSession, fresh: TokenSet) -> TokenSession | SessionEnded:

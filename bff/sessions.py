@@ -23,7 +23,7 @@ from bff.addresses import client_address
 from bff.conf import bff_settings
 from bff.exceptions import IdentityMismatch, LockTimeout, SessionEnded, TokensUnreadable
 from bff.locks import get_lock
-from bff.models import TokenSession
+from bff.models import TokenSession, UpstreamToken
 from bff.signals import EndedSession, session_ended, session_started, session_stepped_up
 from bff.stores import database_store
 from oidc import clock
@@ -228,6 +228,9 @@ def end_sessions(
         ended_at=clock.now_datetime(), end_reason=reason
     )
     record_cache.mark_ended([key for *_, key in live], reason, now=everywhere_now)
+    if ids:
+        # Tokens minted for upstreams end with their session.
+        UpstreamToken.objects.filter(session_id__in=ids).delete()
     if ended:
         logger.info("ended sessions=%d reason=%s", ended, reason)
         sessions = [EndedSession(str(pk), user_id, provider) for pk, user_id, provider, _ in live]
@@ -240,25 +243,32 @@ def end_sessions(
 def end(
     record: TokenSession, reason: str, *, request: HttpRequest | None = None, by: Any = None
 ) -> None:
-    """End one record under its refresh lock, then revoke its newest refresh token.
+    """End one record under its refresh lock, then revoke its newest refresh token and the
+    tokens minted for its upstreams.
 
     Taking the lock serialises this with an in-flight refresh: either the refresh finishes
     first and we revoke the token it stored, or it finds the record ended.
     """
     refresh_token = ""
+    minted: list[str] = []
     try:
         with get_lock().hold(str(record.pk), wait=bff_settings.BFF_LOCK_WAIT_SECONDS):
             refresh_token = _refresh_token_of(_only(record).first())
+            minted = _upstream_tokens_of(record)
             end_sessions(_only(record), reason, request=request, by=by)
     except LockTimeout:
         # Ending locally matters more than the lock: do it anyway.
+        minted = _upstream_tokens_of(record)
         end_sessions(_only(record), reason, request=request, by=by)
         refresh_token = _refresh_token_of(_only(record).first())
+    try:
+        provider = get_provider(record.provider)
+    except KeyError:
+        return  # provider no longer configured
     if refresh_token:
-        try:
-            revoke(get_provider(record.provider), refresh_token)
-        except KeyError:
-            pass  # provider no longer configured
+        revoke(provider, refresh_token)
+    for access_token in minted:
+        revoke(provider, access_token, "access_token")
 
 
 def _refresh_token_of(record: TokenSession | None) -> str:
@@ -266,6 +276,16 @@ def _refresh_token_of(record: TokenSession | None) -> str:
         return record.tokens.refresh_token if record is not None else ""
     except TokensUnreadable:
         return ""  # sealed with a key no longer configured: nothing we can revoke
+
+
+def _upstream_tokens_of(record: TokenSession) -> list[str]:
+    tokens = []
+    for row in UpstreamToken.objects.filter(session_id=record.pk):
+        try:
+            tokens.append(row.tokens.access_token)
+        except TokensUnreadable:
+            pass  # sealed with a key no longer configured: nothing we can revoke
+    return tokens
 
 
 def end_matching(

@@ -183,5 +183,5 @@ def call_with_refresh(
     response = send_with(token)
     if replayable and is_user and is_invalid_token(response):
         response.close()
-        response = send_with(refreshed_bearer(request, token))
+        response = send_with(refreshed_bearer(request, token, upstream))
     return response

@@ -11,6 +11,7 @@ from django.core.signals import setting_changed
 from urllib3 import HTTPConnectionPool
 from urllib3.connectionpool import connection_from_url
 
+from bff.audiences import Audience, parse_audience
 from bff.conf import bff_settings
 from bff.gateway import Policy, build_policy, check_references
 
@@ -33,6 +34,8 @@ class Upstream:
     pool_size: int = 32
     # Route rules and rate limits (bff/gateway.py).
     policy: Policy = Policy()
+    # A token minted for this upstream (bff/audiences.py); None: the session's own token.
+    audience: Audience | None = None
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -46,6 +49,12 @@ def _build(name: str, raw: str | dict[str, Any]) -> Upstream:
         raise ImproperlyConfigured(f"BFF_UPSTREAMS[{name!r}] needs an http(s) url, got {url!r}.")
     if spec.get("token", "user") not in TOKEN_KINDS:
         raise ImproperlyConfigured(f"BFF_UPSTREAMS[{name!r}]: token must be one of {TOKEN_KINDS}.")
+    spec["audience"] = parse_audience(name, spec.get("audience"))
+    if spec["audience"] and spec.get("token", "user") not in ("user", "user_or_none"):
+        raise ImproperlyConfigured(
+            f"BFF_UPSTREAMS[{name!r}]: an audience is minted from the user's token; "
+            "token must be 'user' or 'user_or_none'."
+        )
     if "methods" in spec:
         spec["methods"] = tuple(m.upper() for m in spec["methods"])
     rules, limits = spec.pop("rules", []), spec.pop("rate_limits", None)

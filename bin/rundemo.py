@@ -88,8 +88,18 @@ def main() -> int:
     )
     manage("config.settings", "collectstatic", "--noinput", "--verbosity", "0")
     servers = [
-        serve("idp.settings", 8001, {"IDP_ISSUER": f"{IDP_URL}/o"}),
-        serve("demo.settings", 8002, {"DEMO_ISSUER": f"{IDP_URL}/o"}),
+        # The billing API takes only tokens minted for it: the BFF asks for them with a
+        # resource indicator (RFC 8707) on the refresh grant (docs/gateway.md).
+        serve(
+            "idp.settings",
+            8001,
+            {"IDP_ISSUER": f"{IDP_URL}/o", "IDP_RESOURCE_INDICATORS": f"{API_URL}/billing"},
+        ),
+        serve(
+            "demo.settings",
+            8002,
+            {"DEMO_ISSUER": f"{IDP_URL}/o", "DEMO_BILLING_AUDIENCE": f"{API_URL}/billing"},
+        ),
         serve("config.settings", 8000, {"DJANGO_DEBUG": "false"}),
     ]
     time.sleep(1.5)

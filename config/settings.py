@@ -291,10 +291,12 @@ if BEHIND_PROXY:
 SESSION_COOKIE_AGE = globals().get(
     "BFF_SESSION_MAX_AGE_SECONDS", BFF_DEFAULTS["BFF_SESSION_MAX_AGE_SECONDS"]
 )
-_UPSTREAM_PAIRS = env.list(
-    "BFF_UPSTREAMS",
-    default=[f"graphql={DEMO_API_URL}/graphql", f"demo={DEMO_API_URL}/rest"] if DEMO_MODE else [],
-)
+_DEMO_UPSTREAMS = [
+    f"graphql={DEMO_API_URL}/graphql",
+    f"demo={DEMO_API_URL}/rest",
+    f"billing={DEMO_API_URL}/billing",
+]
+_UPSTREAM_PAIRS = env.list("BFF_UPSTREAMS", default=_DEMO_UPSTREAMS if DEMO_MODE else [])
 if any("=" not in pair for pair in _UPSTREAM_PAIRS):
     raise ImproperlyConfigured("BFF_UPSTREAMS is a list of name=url pairs, separated by commas.")
 BFF_UPSTREAMS = dict(pair.split("=", 1) for pair in _UPSTREAM_PAIRS)
@@ -306,6 +308,14 @@ if "BFF_ROUTE_RULES" in env.ENVIRON:
     except ValueError as exc:
         raise ImproperlyConfigured(f"BFF_ROUTE_RULES is not JSON: {exc}.") from exc
 _from_env("BFF_RATE_LIMITS", env.dict)
+# An upstream's own audience (docs/gateway.md): BFF_UPSTREAM_AUDIENCE_<NAME> as a query
+# string, "resource=<uri>" or "exchange=<audience>&scope=<scopes>".
+for _name in BFF_UPSTREAMS:
+    _demo_billing = DEMO_MODE and _name == "billing" and "BFF_UPSTREAMS" not in env.ENVIRON
+    _default = f"resource={DEMO_API_URL}/billing" if _demo_billing else ""
+    _audience = env(f"BFF_UPSTREAM_AUDIENCE_{_name.upper().replace('-', '_')}", default=_default)
+    if _audience:
+        BFF_UPSTREAMS[_name] = {"url": BFF_UPSTREAMS[_name], "audience": dict(parse_qsl(_audience))}
 
 # LOG_FORMAT: "kv" (the default, key=value text) or "json" (one JSON object per line: time,
 # level, logger, message, request_id and the record's extra fields; bff/logging.py).

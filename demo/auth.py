@@ -66,8 +66,9 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-def verify_token(token: str) -> Caller:
-    """Check signature, algorithm, issuer, audience and lifetime; return the caller."""
+def verify_token(token: str, audience: str | None = None) -> Caller:
+    """Check signature, algorithm, issuer, audience (DEMO_AUDIENCE unless given) and
+    lifetime; return the caller."""
     try:
         # The header is read only to pick a key; jku, jwk, x5u and x5c are ignored on purpose,
         # since a token must never choose the key that verifies it.
@@ -88,7 +89,7 @@ def verify_token(token: str) -> Caller:
             # The one algorithm both allowed and matching the key, never the header's free choice.
             algorithms=[alg],
             issuer=settings.DEMO_ISSUER,
-            audience=settings.DEMO_AUDIENCE,
+            audience=audience or settings.DEMO_AUDIENCE,
             leeway=settings.DEMO_JWT_LEEWAY_SECONDS,
             options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_sub": True},
         )
@@ -110,6 +111,11 @@ def verify_token(token: str) -> Caller:
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("token subject invalid")
     return Caller(issuer=claims["iss"], subject=subject, claims=claims)
+
+
+def billing_bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """bearer_required for the billing API: tokens minted for DEMO_BILLING_AUDIENCE only."""
+    return bearer_required(view, "DEMO_BILLING_AUDIENCE")
 
 
 def unauthorized(description: str) -> JsonResponse:
@@ -137,13 +143,17 @@ def provider_unavailable() -> JsonResponse:
     return response
 
 
-def bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Run `view` with `request.caller` set, or answer 401 / 503 without running it."""
+def bearer_required(
+    view: Callable[..., HttpResponse], audience_setting: str = "DEMO_AUDIENCE"
+) -> Callable[..., HttpResponse]:
+    """Run `view` with `request.caller` set, or answer 401 / 503 without running it. The
+    token must be for the audience named by the setting `audience_setting`."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            request.caller = verify_token(bearer_token(request.headers.get("Authorization")))
+            token = bearer_token(request.headers.get("Authorization"))
+            request.caller = verify_token(token, getattr(settings, audience_setting))
         except InvalidToken as exc:
             logger.info("rejected bearer token: %s", exc)
             return unauthorized(str(exc))

@@ -63,6 +63,8 @@ DEMO_AUDIENCE = env("DEMO_AUDIENCE", default="demo-api")
 # The acr values /rest/vault accepts (the built-in provider's second step); anything less is
 # answered 401 insufficient_user_authentication (RFC 9470).
 DEMO_STEP_UP_ACR_VALUES = env.list("DEMO_STEP_UP_ACR_VALUES", default=["urn:bff:demo:mfa"])
+# The billing API (/billing/...) takes only tokens minted for it (an RFC 8707 resource).
+DEMO_BILLING_AUDIENCE = env("DEMO_BILLING_AUDIENCE", default="http://127.0.0.1:8002/billing")
 # Clock skew tolerated on exp, iat and nbf.
 DEMO_JWT_LEEWAY_SECONDS = 30
 # An unknown kid re-fetches the JWKS at most this often, so random kids cannot flood the provider.

@@ -12,6 +12,7 @@ urlpatterns = [
     path("rest/items", views.items),
     path("rest/vault", views.vault),
     path("graphql", views.graphql),
+    path("billing/summary", views.billing_summary),
 ]
 
 

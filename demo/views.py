@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView
 
-from demo.auth import acr_required, bearer_required
+from demo.auth import acr_required, bearer_required, billing_bearer_required
 from demo.items import InvalidItemName, add_item, list_items
 from demo.models import Item
 from demo.schema import schema
@@ -115,3 +115,19 @@ def graphql(request: HttpRequest) -> HttpResponse:
 @bearer_required
 def _graphql(request: HttpRequest) -> HttpResponse:
     return _graphql_view(request)
+
+
+@csrf_exempt  # Bearer-only, as above.
+def billing_summary(request: HttpRequest) -> HttpResponse:
+    """GET: the caller's billing summary; only a token minted for the billing API gets here."""
+    if request.method != "GET":
+        return method_not_allowed(["GET"])
+    return _billing_summary(request)
+
+
+@billing_bearer_required
+def _billing_summary(request: HttpRequest) -> HttpResponse:
+    caller = request.caller
+    return JsonResponse(
+        {"subject": caller.subject, "audience": caller.claims["aud"], "plan": "demo", "due": 0}
+    )

@@ -142,6 +142,11 @@ USE_TZ = True
 IDP_SIGNING_KEY_FILE = Path(
     env("IDP_SIGNING_KEY_FILE", default=str(VAR_DIR / "idp-signing-key.pem"))
 )
+# Resource indicators (RFC 8707) a refresh grant may name: its access token then has that
+# resource as its only audience. Any other resource is refused with invalid_target.
+IDP_RESOURCE_INDICATORS = env.list("IDP_RESOURCE_INDICATORS", default=[])
+# Audiences a token exchange (RFC 8693, idp/exchange.py) may mint access tokens for.
+IDP_TOKEN_EXCHANGE_AUDIENCES = env.list("IDP_TOKEN_EXCHANGE_AUDIENCES", default=[])
 IDP_ACCESS_TOKEN_SECONDS = env.int("IDP_ACCESS_TOKEN_SECONDS", default=900)
 IDP_REFRESH_TOKEN_SECONDS = env.int("IDP_REFRESH_TOKEN_SECONDS", default=7 * 24 * 3600)
 IDP_REFRESH_GRACE_SECONDS = env.int("IDP_REFRESH_GRACE_SECONDS", default=30)
@@ -161,7 +166,11 @@ OAUTH2_PROVIDER = {
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": [
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ],
     "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
     "SCOPES": {
         "openid": "Sign you in",
@@ -194,6 +203,8 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": IDP_REFRESH_GRACE_SECONDS,
     "REFRESH_TOKEN_REUSE_PROTECTION": IDP_REUSE_PROTECTION,
     "OAUTH2_VALIDATOR_CLASS": "idp.validators.IdpValidator",
+    # DOT's OpenID Connect server plus the token-exchange grant (RFC 8693).
+    "OIDC_SERVER_CLASS": "idp.exchange.ExchangeServer",
     "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client",
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if IDP_ALLOW_HTTP else ["https"],
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,

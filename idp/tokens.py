@@ -25,7 +25,8 @@ def access_token_claims(request: Request, now: int | None = None) -> dict[str, A
         "iss": settings.IDP_ISSUER,
         # The ID token's `sub` is str(user.pk) (DOT); the access token must name the same person.
         "sub": str(user.pk) if user is not None else request.client.client_id,
-        "aud": settings.IDP_ACCESS_TOKEN_AUDIENCE,
+        # A refresh grant with a resource indicator (RFC 8707) gets a token for it alone.
+        "aud": getattr(request, "audience_resource", None) or settings.IDP_ACCESS_TOKEN_AUDIENCE,
         "iat": issued_at,
         "exp": issued_at + lifetime,
         "jti": uuid.uuid4().hex,

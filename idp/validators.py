@@ -17,6 +17,15 @@ from oauth2_provider.models import (
 )
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.common import Request
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
+
+class InvalidTarget(OAuth2Error):
+    """RFC 8707 2.2: a resource this provider does not mint tokens for."""
+
+    error = "invalid_target"
+    status_code = 400
+
 
 from idp.models import GrantAuthentication
 
@@ -99,7 +108,41 @@ class IdpValidator(OAuth2Validator):
                 GrantAuthentication.objects.filter(token_family=token.token_family).first(),
             )
         # A deactivated account stops getting tokens at once, not when its sessions expire.
-        return bool(token.user.is_active)
+        if not token.user.is_active:
+            return False
+        request.audience_resource = self._resource(request)
+        return True
+
+    def _resource(self, request: Request) -> str | None:
+        """The one RFC 8707 resource indicator of a refresh grant, if it names a known API:
+        its access token is then minted for that resource (aud) alone. DOT checks that it
+        is within the refresh token's resources; this, that the provider knows the API."""
+        named = [value for key, value in request.decoded_body or [] if key == "resource"]
+        if not named:
+            return None
+        if len(named) > 1 or named[0] not in settings.IDP_RESOURCE_INDICATORS:
+            raise InvalidTarget(
+                description="resource is not an API this provider issues tokens for",
+                request=request,
+            )
+        return named[0]
+
+    def _create_refresh_token(
+        self, request: Request, refresh_token_code: str, access_token: Any, previous: Any
+    ) -> Any:
+        """DOT's, but a rotated refresh token keeps the resources of the one it replaces: a
+        refresh narrowed to one resource (RFC 8707) narrows that access token, not the chain,
+        so the next refresh may still ask for any resource of the grant."""
+        if previous is None:
+            return super()._create_refresh_token(request, refresh_token_code, access_token, None)
+        narrowed = request.resource
+        request.resource = previous.resource or []
+        try:
+            return super()._create_refresh_token(
+                request, refresh_token_code, access_token, previous
+            )
+        finally:
+            request.resource = narrowed
 
     def get_id_token_dictionary(
         self, token: dict[str, Any], token_handler: Any, request: Request

@@ -164,8 +164,36 @@ def exchange_code(
     return token
 
 
-def refresh(provider: Provider, refresh_token: str) -> dict[str, Any]:
-    return _token_request(provider, "refresh_token", refresh_token=refresh_token)
+def refresh(provider: Provider, refresh_token: str, *, resource: str = "") -> dict[str, Any]:
+    """The refresh grant; with `resource` (RFC 8707) an access token minted for it."""
+    extra = {"resource": resource} if resource else {}
+    return _token_request(provider, "refresh_token", refresh_token=refresh_token, **extra)
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def exchange_token(
+    provider: Provider,
+    subject_token: str,
+    *,
+    audience: str = "",
+    resource: str = "",
+    scope: str = "",
+) -> dict[str, Any]:
+    """RFC 8693 token exchange: an access token for `audience` / `resource` in place of the
+    user's access token `subject_token`. An `invalid_grant` means the subject token was
+    refused, not that the session is over."""
+    params = {
+        "subject_token": subject_token,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "requested_token_type": ACCESS_TOKEN_TYPE,
+        **{
+            k: v for k, v in (("audience", audience), ("resource", resource), ("scope", scope)) if v
+        },
+    }
+    return _token_request(provider, "fetch_token", grant_type=TOKEN_EXCHANGE, **params)
 
 
 def revoke(provider: Provider, token: str, hint: str = "refresh_token") -> bool:

@@ -30,6 +30,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {}
     try:
         context["data"] = upstream(request, "graphql").query(DASHBOARD_QUERY)
+        context["billing"] = billing_summary(request)
     except KeyError:
         context["error"] = "No GraphQL upstream is configured."
     except NotSignedIn:
@@ -39,6 +40,24 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     except HANDLED as exc:
         return error_response(request, exc)
     return render(request, "pages/dashboard.html", context)
+
+
+def billing_summary(request: HttpRequest) -> dict[str, object] | None:
+    """The demo billing API's answer (it takes only a token minted for it, docs/gateway.md);
+    None when no `billing` upstream is configured."""
+    try:
+        reply = upstream(request, "billing").get("summary")
+    except KeyError:
+        return None
+    except UpstreamError as exc:
+        return {"error": exc.message}
+    try:
+        body = reply.json() if reply.status_code == 200 else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return {"error": f"The billing API answered {reply.status_code}."}
+    return {"audience": body.get("audience"), "plan": body.get("plan")}
 
 
 @never_cache

@@ -15,6 +15,8 @@ from tests.support.demo import start_demo
 from tests.support.idp import provider_sign_in, start_idp
 from tests.support.servers import Server
 
+# The demo API's billing endpoint takes only tokens minted for it (docs/gateway.md).
+DEMO_BILLING_RESOURCE = "https://billing.demo.test/"
 USER_EMAIL = "alice@example.com"
 USER_PASSWORD = "correct horse battery staple"
 CLIENT_ID = "bff-test"
@@ -36,6 +38,7 @@ def idp(live_server, tmp_path_factory) -> Iterator[Server]:
         post_logout_redirect_uris=[f"{live_server.url}/auth/signed-out"],
         user_email=USER_EMAIL,
         user_password=USER_PASSWORD,
+        env={"IDP_RESOURCE_INDICATORS": DEMO_BILLING_RESOURCE},
     )
     yield server
     server.stop()
@@ -43,7 +46,11 @@ def idp(live_server, tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def demo_api(idp, tmp_path_factory) -> Iterator[Server]:
-    server = start_demo(tmp_path_factory.mktemp("demo"), issuer=issuer_of(idp))
+    server = start_demo(
+        tmp_path_factory.mktemp("demo"),
+        issuer=issuer_of(idp),
+        env={"DEMO_BILLING_AUDIENCE": DEMO_BILLING_RESOURCE},
+    )
     yield server
     server.stop()
 

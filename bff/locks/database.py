@@ -4,6 +4,8 @@ PostgreSQL: SELECT ... FOR UPDATE with a lock_timeout bounds the wait. SQLite: t
 connection runs transactions as BEGIN IMMEDIATE (see settings), which takes the database's
 write lock up front; the connection's busy timeout bounds the wait. The new tokens are
 written inside the transaction, so they are committed before the lock is released.
+A key `<session id>:<upstream>` (an upstream's own token) locks the session's row too: a
+row lock cannot be finer, and holding it again in the same transaction costs nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class DatabaseLock(RefreshLock):
                         cursor.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
                 list(
                     TokenSession.objects.select_for_update()
-                    .filter(pk=session_id)
+                    .filter(pk=session_id.partition(":")[0])
                     .values_list("pk", flat=True)
                 )
                 # Held until the transaction ends: it cannot expire under its holder.

@@ -19,6 +19,10 @@ from tests.support.idp import start_idp
 from tests.support.provider_proxy import ProviderProxy
 from tests.support.servers import Server, free_port
 
+# The APIs the test provider mints audience tokens for (tests/bff/test_upstream_audiences.py).
+RESOURCES = ("https://billing.example.test/", "https://reports.example.test/")
+EXCHANGE_AUDIENCE = "ledger-api"  # and one it mints by token exchange (RFC 8693)
+
 
 @dataclass
 class CountedProvider:
@@ -47,6 +51,9 @@ def start_counted_provider(tmp_path_factory, live_server, grace: int) -> Counted
             "IDP_ISSUER": f"{proxy.url}/o",
             "IDP_REFRESH_GRACE_SECONDS": str(grace),
             "IDP_REUSE_PROTECTION": "true",
+            # Resource indicators (RFC 8707) for the upstreams with an audience.
+            "IDP_RESOURCE_INDICATORS": ",".join(RESOURCES),
+            "IDP_TOKEN_EXCHANGE_AUDIENCES": EXCHANGE_AUDIENCE,
         },
     )
     proxy.target = f"http://127.0.0.1:{idp.port}"

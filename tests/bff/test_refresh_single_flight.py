@@ -25,13 +25,16 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def fire_together(urls: list[str], cookies: dict[str, str]) -> list[int]:
+def fire_together(
+    urls: list[str], cookies: dict[str, str], headers: dict[str, str] | None = None
+) -> list[int]:
     """GET every url at once (threads released by one barrier); return the status codes."""
     barrier = threading.Barrier(len(urls))
 
     def one(url: str) -> int:
         with requests.Session() as session:
             session.cookies.update(cookies)
+            session.headers.update(headers or {})
             barrier.wait()
             return session.get(url, timeout=60).status_code
 

@@ -21,7 +21,11 @@ def test_discovery_document(client: Client) -> None:
     assert metadata["end_session_endpoint"] == f"{issuer}/logout/"
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["response_types_supported"] == ["code"]
-    assert set(metadata["grant_types_supported"]) == {"authorization_code", "refresh_token"}
+    assert set(metadata["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    }
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",

@@ -169,6 +169,9 @@ class NodeOPOptions:
     rotate_refresh_token: bool = True
     # JWT access tokens for one API (RFC 8707 resource indicator), refused at UserInfo.
     api_resource: str | None = None
+    # More APIs (RFC 8707), each an upstream's own audience: granted at sign-in, a token
+    # for one only when a token request names it (JWT access tokens).
+    audience_resources: tuple[str, ...] = ()
     # False: name and email only from UserInfo, never in the ID token.
     id_token_profile_claims: bool = True
     token_endpoint_auth_method: str = "client_secret_basic"
@@ -264,6 +267,11 @@ class NodeOP:
                 "acr_values": list(options.step_up_acr_values),
                 "code": self.step_up_code,
             }
+        if options.audience_resources:
+            config["resources"] = [
+                {"indicator": indicator, "scope": "api:read", "format": "jwt"}
+                for indicator in options.audience_resources
+            ]
         if options.persistent:
             config["store_path"] = str(self.workdir / "oidc-provider-store.json")
         return config

@@ -19,6 +19,9 @@ from tests.support.servers import free_port
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
 class ProviderProxy:
     def __init__(self) -> None:
         self.port = free_port()
@@ -28,6 +31,7 @@ class ProviderProxy:
         self.refresh_grants = 0  # refresh grants forwarded to the provider
         self.refresh_attempts = 0  # refresh grants received, forwarded or not
         self.refresh_tokens_seen: list[str] = []
+        self.exchanges = 0  # token-exchange grants (RFC 8693) forwarded to the provider
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
@@ -43,6 +47,7 @@ class ProviderProxy:
             self.mode, self.delay = "ok", 0.0
             self.refresh_grants = self.refresh_attempts = 0
             self.refresh_tokens_seen = []
+            self.exchanges = 0
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -64,6 +69,9 @@ class ProviderProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 form = parse_qs(body.decode("latin-1"))
+                if form.get("grant_type") == [TOKEN_EXCHANGE]:
+                    with proxy._lock:
+                        proxy.exchanges += 1
                 if form.get("grant_type") == ["refresh_token"]:
                     with proxy._lock:
                         proxy.refresh_attempts += 1

@@ -13,7 +13,8 @@
 //   port, issuer, clients[], jwks, account {sub, email, password, name}, cookie_keys[],
 //   client_auth_methods[] (what discovery advertises; the library's list when absent),
 //   features {revocation, rp_initiated_logout, backchannel_logout},
-//   resource {indicator, scope, format, ttl} | null, rotate_refresh_token,
+//   resource {indicator, scope, format, ttl} | null, resources [{indicator, scope, ...}],
+//   rotate_refresh_token,
 //   id_token_profile_claims, ttl {AccessToken, IdToken, RefreshToken, ...}, store_path,
 //   step_up {acr_values[] (weakest first), code} | null: authentication levels (acrValues);
 //   asking for the strongest in acr_values prompts the login again, where the one-time code
@@ -142,23 +143,39 @@ async function findAccount(ctx, sub) {
   };
 }
 
-// --- Resource indicators (RFC 8707): one API whose access tokens are JWTs ---------------
+// --- Resource indicators (RFC 8707): APIs whose access tokens are JWTs -------------------
+//
+// `resource`: the one API every token is for (the default resource). `resources`: more APIs
+// (an upstream's own audience): an authorization request without `resource` is granted all
+// of them, and a token request gets a token for one of them only when it names it; without
+// one it gets the default resource's token, or an opaque one for UserInfo when there is none.
 
 const resource = cfg.resource ?? null;
+const extraResources = cfg.resources ?? [];
+const knownResources = new Map(
+  [...(resource ? [resource] : []), ...extraResources].map((r) => [r.indicator, r]),
+);
 
-const resourceIndicators = resource
+async function defaultResource(ctx, client, oneOf) {
+  if (!extraResources.length) return resource.indicator;
+  if (oneOf) return resource?.indicator;
+  return [...knownResources.keys()];
+}
+
+const resourceIndicators = knownResources.size
   ? {
     enabled: true,
-    defaultResource: async () => resource.indicator,
+    defaultResource,
     useGrantedResource: async () => true,
     getResourceServerInfo: async (ctx, indicator) => {
-      if (indicator !== resource.indicator) throw new errors.InvalidTarget();
+      const known = knownResources.get(indicator);
+      if (!known) throw new errors.InvalidTarget();
       return {
-        scope: resource.scope,
-        audience: resource.indicator,
-        accessTokenTTL: resource.ttl ?? cfg.ttl?.AccessToken ?? 900,
-        accessTokenFormat: resource.format ?? 'jwt',
-        ...(resource.format === 'opaque' ? {} : { jwt: { sign: { alg: 'RS256' } } }),
+        scope: known.scope,
+        audience: known.indicator,
+        accessTokenTTL: known.ttl ?? cfg.ttl?.AccessToken ?? 900,
+        accessTokenFormat: known.format ?? 'jwt',
+        ...(known.format === 'opaque' ? {} : { jwt: { sign: { alg: 'RS256' } } }),
       };
     },
   }

@@ -38,7 +38,7 @@ def copy_live_sessions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bff", "0002_end_reasons"),
+        ("bff", "0003_upstream_token"),
         ("sessions", "0001_initial"),
     ]
 
