@@ -19,15 +19,14 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
+from idp.models import GrantAuthentication
+
 
 class InvalidTarget(OAuth2Error):
     """RFC 8707 2.2: a resource this provider does not mint tokens for."""
 
     error = "invalid_target"
     status_code = 400
-
-
-from idp.models import GrantAuthentication
 
 
 def _checksum(token: str) -> str:
