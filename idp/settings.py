@@ -148,6 +148,10 @@ IDP_REFRESH_GRACE_SECONDS = env.int("IDP_REFRESH_GRACE_SECONDS", default=30)
 IDP_REUSE_PROTECTION = env.bool("IDP_REUSE_PROTECTION", default=True)
 IDP_ACCESS_TOKEN_AUDIENCE = env("IDP_ACCESS_TOKEN_AUDIENCE", default="demo-api")
 IDP_ALLOW_HTTP = env.bool("IDP_ALLOW_HTTP", default=True)
+# Pushed authorization requests (RFC 9126, idp/par.py): how long a request_uri lives, and
+# whether every authorization request must be pushed (discovery then says so).
+IDP_PAR_SECONDS = env.int("IDP_PAR_SECONDS", default=300)
+IDP_REQUIRE_PAR = env.bool("IDP_REQUIRE_PAR", default=False)
 
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,

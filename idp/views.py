@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 from oauth2_provider import views as oauth2_views
 
-from idp import throttle
+from idp import par, throttle
 from idp.forms import LoginForm, RegistrationForm
 
 
@@ -117,6 +118,17 @@ class AuthorizeView(oauth2_views.AuthorizationView):
 
     template_name = "idp/authorize.html"
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        pushed = par.resolve(request)  # RFC 9126: the pushed parameters replace the query
+        if isinstance(pushed, HttpResponse):
+            return pushed
+        if pushed and "login" in pushed.get("prompt", "").split():
+            # DOT would carry every parameter through the sign-in page; push them again.
+            return redirect_to_login(
+                f"{request.path}?{par.without_login_prompt(pushed)}", self.get_login_url()
+            )
+        return super().get(request, *args, **kwargs)
+
     def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
         # DOT adds `iss` to successful responses only; RFC 9207 asks for it on error
         # responses as well (login_required, invalid_request, ...), which also pass here.
@@ -140,6 +152,8 @@ class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
                 # Every client of this provider signs ID tokens with the provider's RSA key.
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "claims_supported": sorted(data.get("claims_supported", [])),
+                "pushed_authorization_request_endpoint": self._get_endpoint_url(request, "par"),
+                "require_pushed_authorization_requests": settings.IDP_REQUIRE_PAR,
             }
         )
         result = JsonResponse(data)
