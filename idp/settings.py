@@ -152,16 +152,23 @@ IDP_ALLOW_HTTP = env.bool("IDP_ALLOW_HTTP", default=True)
 # whether every authorization request must be pushed (discovery then says so).
 IDP_PAR_SECONDS = env.int("IDP_PAR_SECONDS", default=300)
 IDP_REQUIRE_PAR = env.bool("IDP_REQUIRE_PAR", default=False)
+# private_key_jwt (idp/client_assertion.py): clients that authenticate only with a JWT signed
+# by their key, and where the provider reads their public keys: "bff=https://app/auth/jwks.json".
+IDP_CLIENT_JWKS_URIS = env.dict("IDP_CLIENT_JWKS_URIS", default={})
+IDP_CLIENT_ASSERTION_MAX_SECONDS = env.int("IDP_CLIENT_ASSERTION_MAX_SECONDS", default=300)
+_TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+if IDP_CLIENT_JWKS_URIS:
+    _TOKEN_AUTH_METHODS.append("private_key_jwt")
 
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": IDP_ISSUER,
     "OIDC_RSA_PRIVATE_KEY": load_or_create_private_key_pem(IDP_SIGNING_KEY_FILE),
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _TOKEN_AUTH_METHODS,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
-    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _TOKEN_AUTH_METHODS,
     "SCOPES": {
         "openid": "Sign you in",
         "profile": "Your name",
