@@ -16,6 +16,7 @@ from typing import Any
 
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from joserfc.errors import JoseError
@@ -26,6 +27,7 @@ ASSERTION_LIFETIME_SECONDS = 60
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 PUBLIC_JWK_MEMBERS = ("kty", "crv", "n", "e", "x", "y")
 _EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+_RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 AsymmetricKey = RSAKey | ECKey | OKPKey
 _PEM_TYPES = (
     (RSAKey, rsa.RSAPrivateKey),
@@ -63,16 +65,18 @@ class ClientKeys:
 
 
 def _algorithm(key: AsymmetricKey, declared: str | None) -> str:
-    if declared:
-        return declared
+    """The JWK's own `alg` when it fits the key, else the usual one for the key type."""
     if isinstance(key, RSAKey):
-        return "RS256"
-    if isinstance(key, ECKey):
-        curve = key.curve_name
-        if curve not in _EC_ALGORITHMS:
-            raise ClientKeyError(f"EC curve {curve} is not supported for client assertions")
-        return _EC_ALGORITHMS[curve]
-    return "EdDSA"
+        allowed = _RSA_ALGORITHMS
+    elif isinstance(key, ECKey):
+        if key.curve_name not in _EC_ALGORITHMS:
+            raise ClientKeyError(f"EC curve {key.curve_name} is not supported")
+        allowed = (_EC_ALGORITHMS[key.curve_name],)
+    else:
+        allowed = ("EdDSA",)
+    if declared is not None and declared not in allowed:
+        raise ClientKeyError(f"alg {declared!r} does not fit the key; use one of {allowed}")
+    return declared or allowed[0]
 
 
 def _client_key(key: Any, kid: str, declared_alg: str | None) -> ClientKey:
@@ -128,7 +132,7 @@ def load_client_keys(text: str, kid: str = "") -> ClientKeys:
         ]
     except ClientKeyError:
         raise
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except (JoseError, UnsupportedAlgorithm, ValueError, TypeError, KeyError) as exc:
         raise ClientKeyError(f"the client key cannot be read ({type(exc).__name__})") from None
     kids = [key.kid for key in keys]
     if len(set(kids)) != len(kids):

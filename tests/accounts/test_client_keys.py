@@ -87,6 +87,10 @@ def test_jwks_needs_no_sign_in_and_takes_only_get(client, settings):
             "not a shared secret",
         ),
         ({"client_private_key": '{"keys": []}'}, "holds no keys"),
+        (
+            {"client_private_key": json.dumps(EC.as_dict(private=True) | {"alg": "HS256"})},
+            "does not fit the key",
+        ),
         ({"client_private_key": '{"kty": "RSA"}'}, "cannot be read"),
         (
             {"client_private_key": WEAK_PEM},
