@@ -17,4 +17,5 @@ urlpatterns = [
     path("ended", views.session_ended_view, name="session_ended"),
     path("signed-out", views.signed_out_view, name="signed_out"),
     path("sessions", views.sessions_view, name="sessions"),
+    path("jwks.json", views.jwks_view, name="jwks"),
 ]

@@ -37,6 +37,7 @@ from bff.redirects import safe_next
 from bff.responses import ended_url, json_error, login_url
 from bff.step_up import StepUp
 from oidc import client, clock
+from oidc.client_keys import public_jwks
 from oidc.conf import ProviderConfig, oidc_settings
 from oidc.exceptions import ProviderError, ProviderUnavailable, TokenValidationError
 from oidc.provider import Provider, default_provider_name, get_provider
@@ -443,3 +444,19 @@ def _uuid_or_404(value: str | None) -> str:
         return str(uuid.UUID(str(value)))
     except ValueError as exc:
         raise Http404("No such session") from exc
+
+
+@login_not_required
+@require_GET
+def jwks_view(request: HttpRequest) -> JsonResponse:
+    """The public halves of our private_key_jwt client keys, for providers to fetch."""
+    configured = [
+        (config.client_private_key, config.client_key_id)
+        for config in oidc_settings.providers().values()
+        if config.client_private_key
+    ]
+    if not configured:
+        raise Http404("No client keys are configured")
+    response = JsonResponse(public_jwks(configured))
+    response["Cache-Control"] = "public, max-age=300"
+    return response

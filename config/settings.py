@@ -212,6 +212,10 @@ def _provider_from_env(prefix: str, **defaults: str) -> dict:
     for key in ("scopes", "userinfo", "client_auth_method", "display_name", "logout_id_token_hint"):
         if f"{prefix}{key.upper()}" in env.ENVIRON:
             provider[key] = env(f"{prefix}{key.upper()}")
+    # private_key_jwt and PAR (oidc/conf.py ProviderConfig).
+    for key in ("client_private_key", "client_key_id", "use_par"):
+        if f"{prefix}{key.upper()}" in env.ENVIRON:
+            provider[key] = env(f"{prefix}{key.upper()}")
     return provider
 
 

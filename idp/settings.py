@@ -156,6 +156,17 @@ IDP_ALLOW_HTTP = env.bool("IDP_ALLOW_HTTP", default=True)
 # Seconds a just-finished sign-in still counts as "now" against a client's max_age (the round
 # trip from the sign-in page back to the authorization endpoint): max_age=0 cannot loop.
 IDP_MAX_AGE_GRACE_SECONDS = env.int("IDP_MAX_AGE_GRACE_SECONDS", default=10)
+# Pushed authorization requests (RFC 9126, idp/par.py): how long a request_uri lives, and
+# whether every authorization request must be pushed (discovery then says so).
+IDP_PAR_SECONDS = env.int("IDP_PAR_SECONDS", default=300)
+IDP_REQUIRE_PAR = env.bool("IDP_REQUIRE_PAR", default=False)
+# private_key_jwt (idp/client_assertion.py): clients that authenticate only with a JWT signed
+# by their key, and where the provider reads their public keys: "bff=https://app/auth/jwks.json".
+IDP_CLIENT_JWKS_URIS = env.dict("IDP_CLIENT_JWKS_URIS", default={})
+IDP_CLIENT_ASSERTION_MAX_SECONDS = env.int("IDP_CLIENT_ASSERTION_MAX_SECONDS", default=300)
+_TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+if IDP_CLIENT_JWKS_URIS:
+    _TOKEN_AUTH_METHODS.append("private_key_jwt")
 
 # Named because idp.models.GrantAuthentication refers to DOT's (swappable) grant model.
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
@@ -164,14 +175,14 @@ OAUTH2_PROVIDER = {
     "OIDC_ISS_ENDPOINT": IDP_ISSUER,
     "OIDC_RSA_PRIVATE_KEY": load_or_create_private_key_pem(IDP_SIGNING_KEY_FILE),
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _TOKEN_AUTH_METHODS,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": [
         "authorization_code",
         "refresh_token",
         "urn:ietf:params:oauth:grant-type:token-exchange",
     ],
-    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _TOKEN_AUTH_METHODS,
     "SCOPES": {
         "openid": "Sign you in",
         "profile": "Your name",

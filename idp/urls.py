@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from oauth2_provider import views as oauth2_views
 
-from idp import views
+from idp import par, views
 
 # Only the endpoints this provider offers: no DOT application-management pages (any
 # signed-in person could register clients), no device flow, no dynamic registration.
@@ -15,6 +15,7 @@ from idp import views
 oauth_patterns = [
     path("authorize/", views.AuthorizeView.as_view(), name="authorize"),
     path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("par/", par.PushedAuthorizationView.as_view(), name="par"),
     path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("userinfo/", oauth2_views.UserInfoView.as_view(), name="user-info"),
     path("logout/", views.EndSessionView.as_view(), name="rp-initiated-logout"),

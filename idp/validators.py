@@ -19,6 +19,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
+from idp import client_assertion
 from idp.models import GrantAuthentication
 
 
@@ -42,6 +43,21 @@ def _carry(request: Request, authentication: GrantAuthentication | None) -> None
 
 class IdpValidator(OAuth2Validator):
     """Installed as OAUTH2_PROVIDER["OAUTH2_VALIDATOR_CLASS"]."""
+
+    def authenticate_client(self, request: Request, *args: Any, **kwargs: Any) -> bool:
+        """DOT's secret methods, plus private_key_jwt for the clients registered with a JWKS
+        (idp/client_assertion.py), which may authenticate in no other way."""
+        assertion = client_assertion.assertion_of(request)
+        if assertion is None:
+            authenticated = super().authenticate_client(request, *args, **kwargs)
+            return authenticated and not client_assertion.registered_jwks_uri(
+                request.client.client_id
+            )
+        client_id = client_assertion.verified_client_id(assertion)
+        if client_id is None or request.client_id not in (None, client_id):
+            return False
+        request.client_id = client_id
+        return self._load_application(client_id, request) is not None
 
     def get_additional_claims(self) -> dict[str, Callable[[Request], Any]]:
         """ID token and userinfo claims; DOT filters them by scope (name: profile, email: email)."""

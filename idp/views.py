@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView
 from oauth2_provider import views as oauth2_views
 
-from idp import acr, throttle
+from idp import acr, par, throttle
 from idp.forms import LoginForm, RegistrationForm, StepUpForm
 
 
@@ -149,16 +149,29 @@ class AuthorizeView(oauth2_views.AuthorizationView):
     template_name = "idp/authorize.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        pushed = par.resolve(request)  # RFC 9126: the pushed parameters replace the query
+        if isinstance(pushed, HttpResponse):
+            return pushed
+        if pushed and "login" in pushed.get("prompt", "").split():
+            # DOT would carry every parameter through the sign-in page; push them again.
+            return redirect_to_login(
+                f"{request.path}?{par.without_login_prompt(pushed)}", self.get_login_url()
+            )
+        # Where a sign-in or step-up comes back to: pushed again when it was pushed.
+        back = (
+            f"{request.path}?{par.without_login_prompt(pushed)}"
+            if pushed
+            else request.get_full_path()
+        )
         level, auth_time = acr.session_authentication(request)
         max_age = acr.max_age_of(request.GET.get("max_age"))
         if max_age is not None and acr.too_old(
             auth_time, max_age + settings.IDP_MAX_AGE_GRACE_SECONDS
         ):
             # Core 3.1.2.1: authenticate the person again (as prompt=login would).
-            return redirect_to_login(request.get_full_path(), resolve_url(self.get_login_url()))
+            return redirect_to_login(back, resolve_url(self.get_login_url()))
         if acr.satisfied_acr(level, request.GET.get("acr_values")) is None:
-            query = urlencode({"next": request.get_full_path()})
-            return redirect(f"{reverse('idp:step_up')}?{query}")
+            return redirect(f"{reverse('idp:step_up')}?{urlencode({'next': back})}")
         return super().get(request, *args, **kwargs)
 
     def create_authorization_response(
@@ -194,6 +207,8 @@ class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "claims_supported": sorted({*data.get("claims_supported", []), "acr", "auth_time"}),
                 "acr_values_supported": list(acr.LEVELS),
+                "pushed_authorization_request_endpoint": self._get_endpoint_url(request, "par"),
+                "require_pushed_authorization_requests": settings.IDP_REQUIRE_PAR,
             }
         )
         result = JsonResponse(data)

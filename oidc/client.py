@@ -1,12 +1,14 @@
-"""Calls to a provider's endpoints on behalf of the BFF: authorize URL, code exchange,
-refresh, revocation, UserInfo. authlib does client authentication and PKCE; every failure
-is mapped to ProviderUnavailable (transient) or ProviderError / InvalidGrant (final)."""
+"""Calls to a provider's endpoints on behalf of the BFF: authorize URL (pushed, RFC 9126,
+where required or configured), code exchange, refresh, revocation, UserInfo. authlib does
+client authentication (private_key_jwt too) and PKCE; every failure is mapped to
+ProviderUnavailable (transient) or ProviderError / InvalidGrant (final)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import logging
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +17,7 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
+from oidc.client_keys import ClientAssertion, load_client_keys
 from oidc.conf import oidc_settings
 from oidc.exceptions import InvalidGrant, ProviderError, ProviderUnavailable
 from oidc.provider import USER_AGENT, Provider, http_get_json, retry_after_seconds
@@ -22,6 +25,9 @@ from oidc.provider import USER_AGENT, Provider, http_get_json, retry_after_secon
 logger = logging.getLogger(__name__)
 
 TOKEN = "token_endpoint"
+PAR = "pushed_authorization_request"
+TOKEN_AUTH_METHODS = "token_endpoint_auth_methods_supported"
+OAUTH_ERROR = re.compile(r"[a-z0-9_]{1,64}")  # what an error page may echo of a provider's
 
 
 def random_secret() -> str:
@@ -38,7 +44,11 @@ def _auth_method(provider: Provider, field: str) -> str:
     """The configured client authentication, else chosen from discovery (basic first)."""
     if provider.config.client_auth_method:
         return provider.config.client_auth_method
-    supported = provider.metadata().get(field) or ["client_secret_basic"]
+    metadata = provider.metadata()
+    # A provider that lists no methods for revocation takes the client's one registered method.
+    supported = metadata.get(field) or metadata.get(TOKEN_AUTH_METHODS) or ["client_secret_basic"]
+    if provider.config.client_private_key and "private_key_jwt" in supported:
+        return "private_key_jwt"
     if not provider.config.client_secret:
         return "none"
     if "client_secret_basic" in supported:
@@ -56,13 +66,16 @@ def _session(provider: Provider, field: str) -> OAuth2Session:
         revocation_endpoint_auth_method=_auth_method(provider, field),
     )
     session.headers["User-Agent"] = USER_AGENT
+    if provider.config.client_private_key:
+        keys = load_client_keys(provider.config.client_private_key, provider.config.client_key_id)
+        session.register_client_auth_method(ClientAssertion(keys.signing, provider.issuer))
     return session
 
 
 def _token_request(provider: Provider, call: str, **kwargs: Any) -> dict[str, Any]:
     """POST to the token endpoint through authlib; classify every failure."""
     url = provider.metadata()["token_endpoint"]
-    with _session(provider, "token_endpoint_auth_methods_supported") as session:
+    with _session(provider, TOKEN_AUTH_METHODS) as session:
         try:
             token = getattr(session, call)(url, timeout=oidc_settings.OIDC_HTTP_TIMEOUT, **kwargs)
         except requests.HTTPError as exc:
@@ -145,7 +158,49 @@ def authorization_url(
         else:
             prompts = [p for p in params.get("prompt", "").split() if p != "none"]
             params["prompt"] = " ".join(dict.fromkeys(["login", *prompts]))
+    if provider.config.use_par or metadata.get("require_pushed_authorization_requests") is True:
+        params = {"client_id": params["client_id"], "request_uri": _push(provider, params)}
     return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
+
+def _push(provider: Provider, params: dict[str, str]) -> str:
+    """RFC 9126: POST the authorization parameters with client authentication; the
+    request_uri that stands for them. Transient failures raise ProviderUnavailable, any
+    other refusal or unusable answer ProviderError (step "pushed_authorization_request")."""
+    url = provider.endpoint("pushed_authorization_request_endpoint")
+    if not url:
+        raise ProviderError("bad_metadata", "no pushed_authorization_request_endpoint", step=PAR)
+    method = _auth_method(provider, TOKEN_AUTH_METHODS)
+    if method in ("none", "client_secret_post"):
+        params = {k: v for k, v in params.items() if k != "client_id"}  # authlib adds it
+    with _session(provider, TOKEN_AUTH_METHODS) as session:
+        try:
+            response = session.post(
+                url,
+                data=params,
+                auth=session.client_auth(method),
+                timeout=oidc_settings.OIDC_HTTP_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(f"{PAR}: {type(exc).__name__}") from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise ProviderUnavailable(
+            f"{PAR} answered {response.status_code}", retry_after_seconds(response)
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderError("bad_response", f"answered {response.status_code}, no JSON", step=PAR)
+    if response.status_code not in (200, 201):
+        error = body.get("error")
+        error = error if isinstance(error, str) and OAUTH_ERROR.fullmatch(error) else "bad_response"
+        raise ProviderError(error, str(body.get("error_description") or ""), step=PAR)
+    request_uri = body.get("request_uri")
+    if not isinstance(request_uri, str) or not request_uri:
+        raise ProviderError("bad_response", "no request_uri", step=PAR)
+    return request_uri
 
 
 def exchange_code(

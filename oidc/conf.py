@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from oidc.app_settings import AppSettings
+from oidc.client_keys import ClientKeyError, load_client_keys
 
 DEFAULTS: dict[str, Any] = {
     # {name: {issuer, client_id, client_secret, scopes, auth_params, ...}}; see ProviderConfig.
@@ -32,7 +33,7 @@ SIGNING_ALGORITHMS = frozenset(
 
 PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 USERINFO_MODES = ("auto", "never", "required")
-CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 
 # Reserved authorize parameters that OIDC_AUTH_PARAMS must not override.
 RESERVED_AUTH_PARAMS = frozenset(
@@ -64,8 +65,15 @@ class ProviderConfig:
     # UserInfo: "auto" (only when the ID token lacks name or email; a failure is logged and
     # sign-in goes on), "never", or "required" (sign-in fails when it cannot be read).
     userinfo: str = "auto"
-    # Token-endpoint client authentication; "" chooses from discovery (basic first).
+    # Token-endpoint client authentication; "" chooses from discovery (private_key_jwt
+    # first when a client key is configured, then basic).
     client_auth_method: str = ""
+    # private_key_jwt: our private key (PEM, JWK or JWK Set; oidc/client_keys.py) and the
+    # kid to publish it under ("" : its RFC 7638 thumbprint). Never shown in a repr.
+    client_private_key: str = field(default="", repr=False)
+    client_key_id: str = ""
+    # Pushed authorization requests (RFC 9126) even where discovery does not require them.
+    use_par: bool = False
     # What the sign-in chooser shows; "" shows the name.
     display_name: str = ""
 
@@ -123,6 +131,20 @@ def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
             f"OIDC provider {name!r}: client_auth_method (OIDC_CLIENT_AUTH_METHOD) must be one "
             f"of {', '.join(CLIENT_AUTH_METHODS)}, not {auth_method!r}."
         )
+    private_key = (raw.get("client_private_key") or "").strip()
+    key_id = raw.get("client_key_id") or ""
+    if private_key:
+        try:
+            load_client_keys(private_key, key_id)
+        except ClientKeyError as exc:
+            raise ImproperlyConfigured(
+                f"OIDC provider {name!r}: client_private_key (OIDC_CLIENT_PRIVATE_KEY): {exc}."
+            ) from None
+    elif auth_method == "private_key_jwt":
+        raise ImproperlyConfigured(
+            f"OIDC provider {name!r}: private_key_jwt needs a private key "
+            "(set OIDC_CLIENT_PRIVATE_KEY to a PEM private key or a private JWK)."
+        )
     return ProviderConfig(
         name=name,
         issuer=raw["issuer"],
@@ -133,6 +155,9 @@ def _provider_config(name: str, raw: dict[str, Any]) -> ProviderConfig:
         trusted_audiences=tuple(raw.get("trusted_audiences") or ()),
         userinfo=userinfo,
         client_auth_method=auth_method,
+        client_private_key=private_key,
+        client_key_id=key_id,
+        use_par=_flag(raw.get("use_par", False)),
         display_name=raw.get("display_name") or "",
         logout_id_token_hint=_flag(raw.get("logout_id_token_hint", False)),
         post_logout_redirect_uri=raw.get("post_logout_redirect_uri", ""),

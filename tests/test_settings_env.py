@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from joserfc.jwk import RSAKey
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = """
 import json, django
@@ -89,3 +91,36 @@ def test_a_bad_userinfo_mode_says_what_to_set():
     )
     assert completed.returncode != 0
     assert "OIDC_USERINFO" in completed.stderr and "auto, never, required" in completed.stderr
+
+
+def test_private_key_jwt_and_par_from_the_environment():
+    """A PEM on one line of an env file (\\n escapes), its kid, and PAR, per provider."""
+    pem = RSAKey.generate_key(2048, private=True).as_pem(private=True).decode()
+    providers = providers_from(
+        {
+            "OIDC_PROVIDERS": "corp",
+            "OIDC_CORP_ISSUER": "https://sso.corp.example",
+            "OIDC_CORP_CLIENT_ID": "bff",
+            "OIDC_CORP_CLIENT_AUTH_METHOD": "private_key_jwt",
+            "OIDC_CORP_CLIENT_PRIVATE_KEY": pem.replace("\n", "\\n"),
+            "OIDC_CORP_CLIENT_KEY_ID": "bff-2026-01",
+            "OIDC_CORP_USE_PAR": "true",
+        }
+    )
+    corp = providers["corp"]
+    assert corp["client_auth_method"] == "private_key_jwt"
+    assert corp["client_key_id"] == "bff-2026-01"
+    assert corp["use_par"] is True
+    assert corp["client_private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_private_key_jwt_without_a_key_says_what_to_set():
+    completed = show(
+        {
+            "OIDC_ISSUER": "https://login.example.com",
+            "OIDC_CLIENT_ID": "bff",
+            "OIDC_CLIENT_AUTH_METHOD": "private_key_jwt",
+        }
+    )
+    assert completed.returncode != 0
+    assert "OIDC_CLIENT_PRIVATE_KEY" in completed.stderr

@@ -4,12 +4,14 @@ module behind its own counting proxy, an echo upstream, and the live BFF wired p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from bff.models import TokenSession
 from oidc.provider import reset_providers
 from tests.providers.ops import MockOP, NodeOP, NodeOPOptions, RunningOP
 from tests.support.echo_upstream import EchoUpstream
@@ -86,6 +88,16 @@ def npm_restartable(tmp_path_factory, live_server) -> Iterator[NodeOP]:
 
 
 @pytest.fixture(scope="module")
+def npm_strict(tmp_path_factory, live_server) -> Iterator[NodeOP]:
+    """oidc-provider whose client has no secret: it authenticates with private_key_jwt only
+    (RFC 7523; the public key fetched from the BFF's /auth/jwks.json), and which requires
+    pushed authorization requests (RFC 9126) for every sign-in."""
+    yield from _node(
+        tmp_path_factory, live_server, "npm-strict", private_key_jwt=True, par_required=True
+    )
+
+
+@pytest.fixture(scope="module")
 def mock_op(tmp_path_factory, live_server) -> Iterator[MockOP]:
     """oidc-provider-mock: opaque access tokens, the same refresh token for ever (a refresh
     answers without one), no ID token on refresh, no revocation endpoint."""
@@ -130,6 +142,38 @@ def connect(settings, live_server, echo_server) -> Iterator[Callable[..., str]]:
 
     yield wire
     reset_providers()
+
+
+@dataclass
+class Walk:
+    """One browser signed in at the live BFF through one provider."""
+
+    op: RunningOP
+    bff: str
+    browser: requests.Session
+    echo: EchoUpstream
+    callback_url: str = ""
+    calls_before: int = 0
+
+    @property
+    def record(self) -> TokenSession:
+        return TokenSession.objects.live().get()
+
+    def calls(self, **match: Any) -> list[dict[str, Any]]:
+        """What reached the provider during this walk, where every `match` item matches."""
+        calls = self.op.calls()[self.calls_before :]
+        return [c for c in calls if all(c.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+def walk(connect, browser, echo_server) -> Callable[..., Walk]:
+    """A Walk for an OP, the BFF wired to it with `overrides` of its provider settings."""
+
+    def make(op: RunningOP, **overrides: Any) -> Walk:
+        bff = connect(op, **overrides)
+        return Walk(op, bff, browser, echo_server, calls_before=len(op.calls()))
+
+    return make
 
 
 @pytest.fixture

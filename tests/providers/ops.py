@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -33,6 +34,7 @@ from tests.support.idp import find_form
 from tests.support.provider_proxy import ProviderProxy
 from tests.support.servers import ROOT, free_port, stop_process
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 NODE_OP_DIR = ROOT / "tests" / "support" / "node_op"
 MAX_PAGES = 12
 
@@ -89,13 +91,20 @@ def discovery(op: RunningOP) -> dict[str, Any]:
 
 
 def token_request(op: RunningOP, **form: str) -> requests.Response:
-    """A token-endpoint request made by the test itself (client_secret_basic)."""
-    return requests.post(
-        discovery(op)["token_endpoint"],
-        data=form,
-        auth=(op.client_id, op.client_secret),
-        timeout=10,
+    """A token-endpoint request made by the test itself (client_secret_basic, or
+    private_key_jwt where the provider's client has a private key)."""
+    url = discovery(op)["token_endpoint"]
+    private_jwk = getattr(op, "client_private_jwk", None)
+    if private_jwk is None:
+        return requests.post(url, data=form, auth=(op.client_id, op.client_secret), timeout=10)
+    now = int(time.time())
+    claims = {"iss": op.client_id, "sub": op.client_id, "aud": op.issuer, "iat": now}
+    claims.update(exp=now + 60, jti=secrets.token_urlsafe(16))
+    assertion = jwt.encode(
+        claims, jwt.PyJWK(private_jwk).key, "RS256", headers={"kid": private_jwk["kid"]}
     )
+    form.update(client_assertion_type=JWT_BEARER, client_assertion=assertion)
+    return requests.post(url, data=form, timeout=10)
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -181,6 +190,11 @@ class NodeOPOptions:
     rp_initiated_logout: bool = True
     backchannel_logout: bool = False
     access_token_ttl: int = 900
+    # The client authenticates with private_key_jwt (RFC 7523); the provider fetches its
+    # public key from the BFF's /auth/jwks.json. It may also use client credentials.
+    private_key_jwt: bool = False
+    # Pushed authorization requests required (RFC 9126): a plain authorize URL is refused.
+    par_required: bool = False
     # Keep grants in a file, so the provider can be restarted (a signing-key rotation).
     persistent: bool = False
     # Two authentication levels (acrValues), weakest first; asking for the last one in
@@ -203,6 +217,10 @@ class NodeOP:
         # The one-time code of the step-up (the person's authenticator, known to the test).
         self.step_up_code = f"{secrets.randbelow(10**6):06d}"
         self.keys = [signing_key("key-1")]
+        # The BFF's private key for private_key_jwt (its public half is served by the BFF).
+        self.client_private_jwk = signing_key("bff-client-1") if options.private_key_jwt else None
+        if options.private_key_jwt:
+            self.client_secret = ""
         self.proxy = ProviderProxy()
         self.issuer = f"{self.proxy.url}/op"
         self._process = _Process(workdir, "oidc-provider")
@@ -234,6 +252,11 @@ class NodeOP:
             "response_types": ["code"],
             "token_endpoint_auth_method": options.token_endpoint_auth_method,
         }
+        if options.private_key_jwt:
+            del client["client_secret"]  # no secret: only the key can authenticate it
+            client["token_endpoint_auth_method"] = "private_key_jwt"
+            client["jwks_uri"] = f"{self.bff_url}/auth/jwks.json"
+            client["grant_types"].append("client_credentials")
         if options.backchannel_logout:
             client["backchannel_logout_uri"] = f"{self.bff_url}/auth/backchannel-logout/oidc"
             client["backchannel_logout_session_required"] = True
@@ -248,6 +271,8 @@ class NodeOP:
                 "revocation": options.revocation,
                 "rp_initiated_logout": options.rp_initiated_logout,
                 "backchannel_logout": options.backchannel_logout,
+                "par_required": options.par_required,
+                "client_credentials": options.private_key_jwt,
             },
             "rotate_refresh_token": options.rotate_refresh_token,
             "id_token_profile_claims": options.id_token_profile_claims,

@@ -43,9 +43,7 @@ import re
 import threading
 import time
 import tomllib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -56,9 +54,8 @@ import requests
 from bff.models import TokenSession
 from tests.accounts.conftest import csrf_token
 from tests.bff.conftest import make_due
-from tests.providers.conftest import ACCESS_TOKEN_TTL, API_RESOURCE
+from tests.providers.conftest import ACCESS_TOKEN_TTL, API_RESOURCE, Walk
 from tests.providers.ops import NODE_OP_DIR, RunningOP, discovery, signing_key, token_request
-from tests.support.echo_upstream import EchoUpstream
 from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,27 +66,6 @@ EndReason = TokenSession.EndReason
 
 
 # --- The steps every shape walks ---------------------------------------------------------------
-
-
-@dataclass
-class Walk:
-    """One browser signed in at the live BFF through one provider."""
-
-    op: RunningOP
-    bff: str
-    browser: requests.Session
-    echo: EchoUpstream
-    callback_url: str = ""
-    calls_before: int = 0
-
-    @property
-    def record(self) -> TokenSession:
-        return TokenSession.objects.live().get()
-
-    def calls(self, **match: Any) -> list[dict[str, Any]]:
-        """What reached the provider during this walk, where every `match` item matches."""
-        calls = self.op.calls()[self.calls_before :]
-        return [c for c in calls if all(c.get(k) == v for k, v in match.items())]
 
 
 def sha256(text: str) -> str:
@@ -227,17 +203,6 @@ def sign_out(walk: Walk) -> requests.Response:
         assert reuse.status_code == 400, reuse.text
         assert reuse.json()["error"] == "invalid_grant"
     return response
-
-
-@pytest.fixture
-def walk(connect, browser, echo_server) -> Callable[..., Walk]:
-    """A Walk for an OP, the BFF wired to it with `overrides` of its provider settings."""
-
-    def make(op: RunningOP, **overrides: Any) -> Walk:
-        bff = connect(op, **overrides)
-        return Walk(op, bff, browser, echo_server, calls_before=len(op.calls()))
-
-    return make
 
 
 # --- Access token for an API audience; UserInfo refuses it -------------------------------------

@@ -12,7 +12,8 @@
 // Config keys (NodeOP in tests/providers/ops.py writes them):
 //   port, issuer, clients[], jwks, account {sub, email, password, name}, cookie_keys[],
 //   client_auth_methods[] (what discovery advertises; the library's list when absent),
-//   features {revocation, rp_initiated_logout, backchannel_logout},
+//   features {revocation, rp_initiated_logout, backchannel_logout, par_required,
+//     client_credentials},
 //   resource {indicator, scope, format, ttl} | null, resources [{indicator, scope, ...}],
 //   rotate_refresh_token,
 //   id_token_profile_claims, ttl {AccessToken, IdToken, RefreshToken, ...}, store_path,
@@ -252,6 +253,11 @@ const provider = new Provider(cfg.issuer, {
       },
     },
     backchannelLogout: { enabled: features.backchannel_logout ?? false },
+    pushedAuthorizationRequests: {
+      enabled: true,
+      requirePushedAuthorizationRequests: features.par_required ?? false,
+    },
+    clientCredentials: { enabled: features.client_credentials ?? false },
     resourceIndicators,
   },
   // The library refuses outgoing requests to special-use addresses (SSRF protection) through
@@ -381,6 +387,13 @@ provider.use(async (ctx, next) => {
   }
   calls.push(call);
 });
+
+// Why a client was refused (its answer says only "invalid_client"), for the test's log.
+for (const event of ['pushed_authorization_request.error', 'grant.error', 'revocation.error']) {
+  provider.on(event, (ctx, error) => {
+    console.error(`${event}: ${error.message} ${error.error_detail ?? ''}`);
+  });
+}
 
 provider.on('backchannel.error', (ctx, error, client) => {
   console.error(`backchannel logout to ${client.clientId} failed: ${error.message} ${error.cause ?? ''}`);
