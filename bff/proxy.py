@@ -29,6 +29,7 @@ from bff.addresses import client_address
 from bff.bearer import bearer_for
 from bff.decorators import json_api
 from bff.exceptions import UpstreamError
+from bff.live import events
 from bff.logging import request_id_var
 from bff.responses import HANDLED, error_response, json_error
 from bff.transport import SAFE_METHODS, Body, UpstreamResponse, call_with_refresh, exchange
@@ -218,8 +219,10 @@ def resolve(request: HttpRequest, raw_path: str, raw_query: str) -> tuple[Upstre
 
 
 def check_caller(request: HttpRequest) -> None:
-    """Our own pages' scripts only: X-CSRF: 1, and a same-origin proof for unsafe methods."""
-    if request.headers.get("X-CSRF") != "1":
+    """Our own pages' scripts only: X-CSRF: 1, and a same-origin proof for unsafe methods.
+
+    An EventSource cannot send X-CSRF: see bff.live.events.may_skip_csrf."""
+    if request.headers.get("X-CSRF") != "1" and not events.may_skip_csrf(request):
         raise Refused(403, "csrf_required", "API calls need the header X-CSRF: 1.")
     if request.method in SAFE_METHODS:
         return
@@ -465,6 +468,11 @@ def forward(request: HttpRequest) -> HttpResponse:
         upstream_response.status_code,
         (time.monotonic() - started) * 1000,
     )
+    if events.is_event_stream(upstream_response):
+        headers = relayed_response_headers(upstream_response.headers)
+        return events.event_stream_response(
+            request, upstream_response, upstream.name, headers, request_id_var.get()
+        )
     return relay(upstream_response, upstream, method, url)
 
 

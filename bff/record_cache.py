@@ -65,6 +65,18 @@ def get(record_id: str) -> Any:
     return found.get(keys[0])
 
 
+def ended_marks(record_ids: list[str]) -> dict[str, str] | None:
+    """{id: reason} of those marked ended, in one round trip; None when records are not cached
+    here or the cache did not answer (ask the database)."""
+    if not enabled():
+        return None
+    keys = {ENDED_KEY.format(pk): pk for pk in record_ids}
+    found = _quietly("get", cache.get_many, list(keys), default=None)
+    if found is None:
+        return None
+    return {keys[key]: str(reason) or "ended" for key, reason in found.items()}
+
+
 def add(record: Any) -> None:
     """Cache a record just read from the database, unless a newer write is there."""
     if enabled():

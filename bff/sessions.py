@@ -12,16 +12,21 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import login, logout
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, login, logout
+from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_module
 
 from bff import record_cache
 from bff.addresses import client_address
 from bff.conf import bff_settings
-from bff.exceptions import LockTimeout, SessionEnded, TokensUnreadable
+from bff.exceptions import LockTimeout, NotSignedIn, SessionEnded, TokensUnreadable
 from bff.locks import get_lock
 from bff.models import TokenSession
 from bff.signals import EndedSession, session_ended, session_started
@@ -123,6 +128,67 @@ def load_session(record_id: str) -> TokenSession:
         raise SessionEnded(record.end_reason)
     record_cache.add(record)
     return record
+
+
+def django_session(session_key: str | None) -> SessionBase:
+    """The Django session of a cookie's key, outside a request (a WebSocket handshake)."""
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key or None)
+
+
+def record_of(session: SessionBase, now: float) -> TokenSession:
+    """The live record a Django session points to, its limits checked; NotSignedIn when it
+    points to none, SessionEnded when it is over."""
+    record_id = session.get(SESSION_KEY)
+    if record_id is None:
+        raise NotSignedIn()
+    record = load_session(record_id)
+    check_limits(record, now)
+    return record
+
+
+def is_session_user(session: SessionBase, record: TokenSession, *, renew: bool = True) -> bool:
+    """The Django session's user is the record's, still active, with a valid auth hash.
+
+    As django.contrib.auth.get_user: a hash made with a key of SECRET_KEY_FALLBACKS is
+    accepted and (with `renew`, where a new cookie can be sent) replaced by the current
+    key's, so rotating SECRET_KEY signs nobody out.
+    """
+    user = record.user
+    if str(session.get(AUTH_SESSION_KEY)) != str(record.user_id) or not user.is_active:
+        return False
+    stored = session.get(HASH_SESSION_KEY, "")
+    current = user.get_session_auth_hash()
+    if constant_time_compare(stored, current):
+        return True
+    for fallback in settings.SECRET_KEY_FALLBACKS:
+        if constant_time_compare(stored, user._get_session_auth_hash(secret=fallback)):
+            if renew:
+                session.cycle_key()
+                session[HASH_SESSION_KEY] = current
+            return True
+    return False
+
+
+def ended_among(record_ids: list[str]) -> dict[str, str]:
+    """Which of these records are over, with why: one round trip to the shared cache's ended
+    marks where records are cached, else one query. For open streams, polled."""
+    marks = record_cache.ended_marks(record_ids)
+    if marks is not None:
+        return marks
+    try:
+        rows = TokenSession.objects.filter(pk__in=record_ids).values_list(
+            "pk", "ended_at", "end_reason"
+        )
+        known = {str(pk): (ended_at, reason) for pk, ended_at, reason in rows}
+    except (DatabaseError, ValidationError) as exc:  # a store outage ends nothing
+        database_store.failed("ended_among", exc)
+        return {}
+    ended: dict[str, str] = {}
+    for pk in record_ids:
+        ended_at, reason = known.get(pk, (True, "unknown"))
+        if ended_at is not None:
+            ended[pk] = reason or "ended"
+    return ended
 
 
 def check_limits(record: TokenSession, now: float, request: HttpRequest | None = None) -> None:
