@@ -215,11 +215,14 @@ def _watch() -> None:
                 if not any(s.record is not None for s in _streams):
                     _watcher = None
                     return
-            close_old_connections()
             try:
+                close_old_connections()
                 check_once(clock.now())
             except Exception:  # the watcher must outlive any one failure
                 logger.exception("stream watcher pass failed")
             _wake.wait(bff_settings.BFF_LIVE_CHECK_SECONDS)
     finally:
-        connections.close_all()
+        try:
+            connections.close_all()
+        except Exception:  # noqa: S110 - nothing left to close
+            pass

@@ -13,7 +13,6 @@ from django.utils import timezone
 from bff import record_cache
 from bff.models import TokenSession
 from oidc.provider import reset_providers
-from tests.bff.live_fixtures import bff_asgi, live_upstream  # noqa: F401 - fixtures
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.support.echo_upstream import EchoUpstream
 from tests.support.idp import start_idp
