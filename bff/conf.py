@@ -82,6 +82,10 @@ DEFAULTS: dict[str, Any] = {
     # How often open streams check that their session is still live (one cache round trip or
     # one query per process per check, whatever the number of streams).
     "BFF_LIVE_CHECK_SECONDS": 0.5,
+    # Where pages open WebSockets, when not on their own origin (`make run`: the ASGI process
+    # beside the WSGI one, ws://127.0.0.1:8003); empty: the page's origin (a proxy in front
+    # routes Upgrade requests, docs/deploy.md). Also allowed in the CSP's connect-src.
+    "BFF_LIVE_WEBSOCKET_URL": "",
     # An event stream whose upstream sends nothing (not even a comment) this long is cut.
     "BFF_LIVE_IDLE_SECONDS": 300.0,
 }

@@ -5,7 +5,6 @@ WebSockets, the built-in provider for sign-in."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -14,19 +13,10 @@ from websockets.sync.client import connect
 from oidc.provider import reset_providers
 from tests.bff.live_fixtures import field, read_events
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, issuer_of, sign_in
-from tests.support.demo import start_demo
-from tests.support.servers import Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SUBSCRIBE = "subscription { itemAdded { name } }"
-
-
-@pytest.fixture(scope="module")
-def live_demo(idp, tmp_path_factory) -> Iterator[Server]:
-    server = start_demo(tmp_path_factory.mktemp("live-demo"), issuer=issuer_of(idp), asgi=True)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from django.core.asgi import get_asgi_application
 
 from bff.live.websocket import with_websockets
 from tests.support.asgi import ThreadedUvicorn
+from tests.support.demo import start_demo
 from tests.support.live_upstream import LiveUpstream
+from tests.support.servers import Server
 
 
 class RunningUpstream:
@@ -33,6 +35,14 @@ def live_upstream() -> Iterator[RunningUpstream]:
 def bff_asgi() -> Iterator[ThreadedUvicorn]:
     """The BFF's ASGI application (WebSockets) on its own port, as deployed beside WSGI."""
     server = ThreadedUvicorn(with_websockets(get_asgi_application())).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_demo(idp, tmp_path_factory) -> Iterator[Server]:
+    """The demo API under uvicorn: REST, GraphQL, and its live data."""
+    server = start_demo(tmp_path_factory.mktemp("live-demo"), issuer=f"{idp.url}/o", asgi=True)
     yield server
     server.stop()
 
