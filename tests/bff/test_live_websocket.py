@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import requests
 from django.test import Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
@@ -18,10 +19,14 @@ from bff.live.websocket import MESSAGE_TOO_BIG, RECONNECT, SESSION_ENDED
 from bff.models import TokenSession
 from bff.sessions import end_sessions
 from bff.signals import session_ended
-from tests.bff.conftest import make_due
+from tests.accounts import conftest as accounts_fixtures
+from tests.bff.conftest import make_due, revoke_at_provider
 from tests.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# The hostile provider signs back-channel logout tokens (tests/accounts).
+hostile_server = accounts_fixtures.hostile_server
+hostile_provider = accounts_fixtures.hostile
 
 
 class Browser:
@@ -174,3 +179,52 @@ def test_a_long_lived_subscription_reconnects_with_a_fresh_token_one_grant_per_r
     assert live_upstream.app.authorizations[-1] == f"Bearer {fresh.tokens.access_token}"
     assert live_upstream.app.authorizations[:2] == [f"Bearer {old.tokens.access_token}"] * 2
     assert lenient.proxy.refresh_grants == 1
+
+
+@pytest.fixture
+def hostile_page(hostile_provider, live_server, live_upstream, bff_asgi, settings) -> Browser:
+    """Signed in at the hostile provider, which signs the back-channel logout tokens."""
+    settings.BFF_UPSTREAMS = {"live": live_upstream.url}
+    settings.CSRF_TRUSTED_ORIGINS = [live_server.url]
+    session = requests.Session()
+    assert accounts_fixtures.sign_in(session, live_server.url).status_code == 302
+    return Browser(session, live_server, bff_asgi)
+
+
+def test_closed_within_a_second_of_a_back_channel_logout(
+    hostile_provider, hostile_page, live_server
+):
+    with hostile_page.connect() as socket:
+        ended_at = time.monotonic()
+        response = requests.post(
+            f"{live_server.url}/auth/backchannel-logout/hostile",
+            data={"logout_token": hostile_provider.logout_token()},
+            timeout=10,
+        )
+        assert response.status_code == 200
+        code, closed_at = closed_code(socket)
+    assert code == SESSION_ENDED
+    assert closed_at - ended_at < 1.0
+
+
+def test_closed_when_the_token_expires_and_cannot_be_refreshed(page, lenient, settings):
+    settings.BFF_REFRESH_BUFFER_SECONDS = 300
+    record = make_due(remaining=301.0)
+    revoke_at_provider(lenient, record.tokens.refresh_token)
+    with page.connect() as socket:
+        code, _ = closed_code(socket)
+    assert code == SESSION_ENDED
+    assert (
+        TokenSession.objects.get(pk=record.pk).end_reason == TokenSession.EndReason.REFRESH_REJECTED
+    )
+
+
+def test_an_open_websocket_does_not_slide_the_idle_timeout(page, settings):
+    settings.BFF_LAST_SEEN_INTERVAL_SECONDS = 0
+    before = TokenSession.objects.live().get().last_seen_at
+    with page.connect() as socket:
+        for _ in range(5):
+            socket.send("still here")
+            assert socket.recv(timeout=5) == "still here"
+            time.sleep(0.2)
+    assert TokenSession.objects.live().get().last_seen_at == before
