@@ -33,7 +33,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from websockets.asyncio.client import ClientConnection, connect
@@ -157,11 +157,12 @@ def prepare(scope: Scope) -> Handshake:
 
 
 def _prepare_in_thread(scope: Scope) -> Handshake:
-    close_old_connections()
+    # In a thread of the event loop's pool: its database connection is closed afterwards,
+    # so the pool's threads do not each keep one open (handshakes are rare next to requests).
     try:
         return prepare(scope)
     finally:
-        close_old_connections()
+        connections.close_all()
 
 
 async def deny(scope: Scope, send: Send, refused: HandshakeRefused) -> None:
