@@ -76,3 +76,58 @@ def test_an_item_added_in_one_tab_arrives_in_the_other(live_site, page):
     # No reload in the first tab: the item arrives over its subscription, once.
     expect(page.locator("#items li").filter(has_text=name)).to_have_count(1)
     assert page.url == f"{live_site}/items"
+
+
+EVENT_SOURCE = """async (name) => {
+  const source = new EventSource("/api/demo/items/events");
+  const arrived = new Promise((resolve) => {
+    source.addEventListener("item-added", (event) => resolve(JSON.parse(event.data).name));
+  });
+  await new Promise((resolve) => { source.onopen = resolve; });
+  await fetch("/api/demo/items", {
+    method: "POST",
+    headers: { "X-CSRF": "1", "Content-Type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  const got = await arrived;
+  source.close();
+  return got;
+}"""
+
+FETCH_STREAM = """async (name) => {
+  const response = await fetch("/api/demo/items/events", {
+    headers: { Accept: "text/event-stream" },
+  });
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value);  // the opening comment
+  await fetch("/api/demo/items", {
+    method: "POST",
+    headers: { "X-CSRF": "1", "Content-Type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  while (!text.includes("event: item-added")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+  }
+  await reader.cancel();
+  return [response.status, text];
+}"""
+
+
+def test_event_source_and_fetch_streaming_read_the_event_stream(live_site, page):
+    page.goto(f"{live_site}/items")
+    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
+    page.fill("input[name=email]", USER_EMAIL)
+    page.fill("input[name=password]", USER_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_site}/items")
+
+    name = f"Through EventSource {uuid.uuid4().hex[:8]}"
+    assert page.evaluate(EVENT_SOURCE, name) == name
+
+    name = f"Through fetch {uuid.uuid4().hex[:8]}"
+    status, text = page.evaluate(FETCH_STREAM, name)
+    assert status == 200
+    assert name in text
