@@ -169,10 +169,11 @@ def is_session_user(session: SessionBase, record: TokenSession, *, renew: bool =
     return False
 
 
-def ended_among(record_ids: list[str]) -> dict[str, str]:
+def ended_among(record_ids: list[str], *, database: bool = False) -> dict[str, str]:
     """Which of these records are over, with why: one round trip to the shared cache's ended
-    marks where records are cached, else one query. For open streams, polled."""
-    marks = record_cache.ended_marks(record_ids)
+    marks where records are cached, else (or with `database`) one query. For open streams,
+    polled; the database now and then too, for a mark the cache missed (a Redis blip)."""
+    marks = None if database else record_cache.ended_marks(record_ids)
     if marks is not None:
         return marks
     try:

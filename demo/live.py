@@ -25,8 +25,9 @@ from demo.auth import (
 )
 from demo.schema import added_items, schema
 
-# A comment line now and then keeps proxies from closing a quiet stream.
-HEARTBEAT_EVERY = 75  # polls
+# A comment line after this many quiet polls (15 s) keeps proxies from closing a quiet
+# stream, and lets the server in front notice a client that has gone.
+KEEP_ALIVE_EVERY = 75
 
 
 class Subscriptions(GraphQL):
@@ -84,7 +85,10 @@ def with_live_data(http_application: Callable[..., Awaitable[None]]) -> Any:
 
 async def _item_events(caller: Caller) -> AsyncIterator[bytes]:
     yield b": items\n\n"
-    async for item in added_items(caller):
+    async for item in added_items(caller, quiet_every=KEEP_ALIVE_EVERY):
+        if item is None:
+            yield b": keep-alive\n\n"
+            continue
         data = {"id": item.id, "name": item.name, "created_at": item.created_at.isoformat()}
         yield f"event: item-added\nid: {item.id}\ndata: {json.dumps(data)}\n\n".encode()
 

@@ -90,14 +90,23 @@ class Mutation:
         return ItemType.from_model(item_store.add_item(caller(info), name))
 
 
-async def added_items(who: Caller) -> AsyncGenerator[Item, None]:
-    """The caller's items as they are added (from now on), found by polling the table."""
+async def added_items(
+    who: Caller, *, quiet_every: int | None = None
+) -> AsyncGenerator[Item | None, None]:
+    """The caller's items as they are added (from now on), found by polling the table; with
+    `quiet_every`, None after that many polls found nothing (a keep-alive's moment)."""
     last = await sync_to_async(item_store.last_item_id)(who)
+    quiet = 0
     while True:
         await asyncio.sleep(settings.DEMO_LIVE_POLL_SECONDS)
-        for item in await sync_to_async(item_store.items_after)(who, last):
+        items = await sync_to_async(item_store.items_after)(who, last)
+        for item in items:
             last = item.id
             yield item
+        quiet = 0 if items else quiet + 1
+        if quiet_every and quiet >= quiet_every:
+            quiet = 0
+            yield None
 
 
 @strawberry.type
@@ -107,7 +116,8 @@ class Subscription:
     @strawberry.subscription(description="Each item of the caller as it is added.")
     async def item_added(self, info: strawberry.Info) -> AsyncGenerator[ItemType, None]:
         async for item in added_items(caller(info)):
-            yield ItemType.from_model(item)
+            if item is not None:
+                yield ItemType.from_model(item)
 
 
 def _should_mask(error: GraphQLError) -> bool:

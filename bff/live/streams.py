@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ _lock = threading.Lock()
 _streams: set[Stream] = set()
 _watcher: threading.Thread | None = None
 _wake = threading.Event()
+_database_checked = 0.0
 
 
 def open_stream(
@@ -167,12 +169,20 @@ def _over_locally(record: TokenSession, now: float) -> bool:
 
 
 def check_once(now: float) -> None:
-    """One pass of the watcher over every open stream of this process."""
+    """One pass of the watcher over every open stream of this process.
+
+    The shared cache's ended marks answer most passes; the database does once per
+    BFF_RECORD_CACHE_SECONDS, for an end whose mark the cache did not take (the same bound as
+    a cached record's)."""
+    global _database_checked
     streams = _watched()
     if not streams:
         return
     ids = sorted({s.record_id for s in streams if s.record_id})
-    ended = ended_among(ids)
+    database = time.monotonic() - _database_checked >= bff_settings.BFF_RECORD_CACHE_SECONDS
+    if database:
+        _database_checked = time.monotonic()
+    ended = ended_among(ids, database=database)
     due: dict[str, list[Stream]] = {}
     for stream in streams:
         if stream.record_id in ended:
