@@ -35,7 +35,7 @@ from bff.refresh import ensure_fresh, needs_refresh
 from bff.sessions import check_limits, ended_among, load_session
 from bff.signals import EndedSession, session_ended
 from oidc import clock
-from oidc.exceptions import ProviderUnavailable
+from oidc.exceptions import ProviderError, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _renew(record_id: str, group: list[Stream], now: float) -> None:
         for stream in group:
             stream.stop(Stop.SESSION_ENDED)
         return
-    except (ProviderUnavailable, DatabaseError) as exc:
+    except (ProviderUnavailable, ProviderError, DatabaseError) as exc:
         # A transient failure: the token in use is good until it expires; tried again next pass
         # (the refresh backs off by itself).
         logger.info("stream token not renewed now: %s", type(exc).__name__)

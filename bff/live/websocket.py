@@ -33,7 +33,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from websockets.asyncio.client import ClientConnection, connect
@@ -58,7 +58,7 @@ from bff.refresh import ensure_fresh
 from bff.sessions import django_session, is_session_user, record_of
 from bff.upstreams import Upstream
 from oidc import clock
-from oidc.exceptions import ProviderUnavailable
+from oidc.exceptions import ProviderError, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ def prepare(scope: Scope) -> Handshake:
         if not is_session_user(session, record, renew=False):
             raise SessionEnded("credentials_changed")
         token, _ = bearer_for(SimpleNamespace(token_session=record), upstream)
+    except ProviderUnavailable as exc:  # a client-credentials token it could not get now
+        raise HandshakeRefused(503, "provider_unavailable", "Try again in a moment.") from exc
     except NotSignedIn as exc:
         raise HandshakeRefused(401, "not_signed_in", "Sign in first.") from exc
     except SessionEnded as exc:
@@ -161,6 +163,10 @@ def _prepare_in_thread(scope: Scope) -> Handshake:
     # so the pool's threads do not each keep one open (handshakes are rare next to requests).
     try:
         return prepare(scope)
+    except DatabaseError as exc:  # the store is down: try again later, never a 500
+        raise HandshakeRefused(503, "store_unavailable", "Try again in a moment.") from exc
+    except ProviderError as exc:  # a client-credentials token the provider refused
+        raise HandshakeRefused(502, "provider_error", "The sign-in provider refused.") from exc
     finally:
         connections.close_all()
 
