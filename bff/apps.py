@@ -8,3 +8,4 @@ class BffConfig(AppConfig):
 
     def ready(self) -> None:
         from bff import checks, receivers  # noqa: F401 - registers checks and receivers
+        from bff.live import streams  # noqa: F401 - stops the streams of ended sessions

@@ -81,6 +81,24 @@ DEFAULTS: dict[str, Any] = {
     "BFF_TRACING": False,
     # purge_sessions deletes session records ended more than this many days ago.
     "BFF_PURGE_ENDED_AFTER_DAYS": 30,
+    # Live data (bff/live/): open streams (server-sent events and WebSockets) per session and
+    # per process; beyond them a new one is refused (429 / close code 1013).
+    "BFF_LIVE_MAX_STREAMS_PER_SESSION": 8,
+    "BFF_LIVE_MAX_STREAMS_PER_PROCESS": 1000,
+    # Event streams under WSGI hold a server thread each: at most this many per process, so
+    # they never take every thread from ordinary requests (gunicorn's threads, default 8).
+    "BFF_LIVE_MAX_EVENT_STREAMS_PER_PROCESS": 4,
+    # The largest WebSocket message relayed either way (close code 1009 beyond it).
+    "BFF_LIVE_MAX_MESSAGE_BYTES": 1024 * 1024,
+    # How often open streams check that their session is still live (one cache round trip or
+    # one query per process per check, whatever the number of streams).
+    "BFF_LIVE_CHECK_SECONDS": 0.5,
+    # Where pages open WebSockets, when not on their own origin (`make run`: the ASGI process
+    # beside the WSGI one, ws://127.0.0.1:8003); empty: the page's origin (a proxy in front
+    # routes Upgrade requests, docs/deploy.md). Also allowed in the CSP's connect-src.
+    "BFF_LIVE_WEBSOCKET_URL": "",
+    # An event stream whose upstream sends nothing (not even a comment) this long is cut.
+    "BFF_LIVE_IDLE_SECONDS": 300.0,
 }
 
 

@@ -7,25 +7,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY
-from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.utils.crypto import constant_time_compare
 
 from bff import metrics, responses, tracing
 from bff.conf import bff_settings
 from bff.decorators import marked
 from bff.exceptions import SessionEnded
 from bff.logging import choose_request_id, request_id_var
-from bff.models import TokenSession
 from bff.refresh import ensure_fresh
 from bff.sessions import (
     SESSION_KEY,
     Reason,
     check_limits,
     end,
+    is_session_user,
     load_session,
     sign_out_ended,
     touch,
@@ -33,29 +29,6 @@ from bff.sessions import (
 from bff.stores import database_store
 from oidc import clock
 from oidc.exceptions import ProviderUnavailable
-
-
-def is_session_user(request: HttpRequest, record: TokenSession) -> bool:
-    """The Django session's user is the record's, still active, with a valid auth hash.
-
-    As django.contrib.auth.get_user: a hash made with a key of SECRET_KEY_FALLBACKS is
-    accepted and replaced by the current key's, so rotating SECRET_KEY signs nobody out.
-    """
-    user = record.user
-    if str(request.session.get(AUTH_SESSION_KEY)) != str(record.user_id) or not user.is_active:
-        return False
-    stored = request.session.get(HASH_SESSION_KEY, "")
-    current = user.get_session_auth_hash()
-    if constant_time_compare(stored, current):
-        return True
-    for fallback in settings.SECRET_KEY_FALLBACKS:
-        if constant_time_compare(stored, user._get_session_auth_hash(secret=fallback)):
-            request.session.cycle_key()
-            request.session[HASH_SESSION_KEY] = current
-            record.browser_key = request.session.session_key
-            TokenSession.objects.filter(pk=record.pk).update(browser_key=record.browser_key)
-            return True
-    return False
 
 
 class RequestMetricsMiddleware:
@@ -134,7 +107,7 @@ class TokenSessionMiddleware:
                 database_store.failed("refresh", exc)
                 if record.tokens.is_expired(clock.now()) and not signs_in_or_out:
                     raise
-            if not is_session_user(request, record):
+            if not is_session_user(request.session, record):
                 # Deactivated, or the account's credentials changed: the record ends here,
                 # in the same step, and its refresh token is revoked.
                 reason = Reason.CREDENTIALS_CHANGED if record.user.is_active else None

@@ -30,6 +30,7 @@ from bff.bearer import bearer_for
 from bff.decorators import json_api
 from bff.exceptions import UpstreamError
 from bff.gateway import admit
+from bff.live import events
 from bff.logging import request_id_var
 from bff.responses import HANDLED, error_response, json_error
 from bff.step_up import required_by, step_up_response
@@ -220,8 +221,10 @@ def resolve(request: HttpRequest, raw_path: str, raw_query: str) -> tuple[Upstre
 
 
 def check_caller(request: HttpRequest) -> None:
-    """Our own pages' scripts only: X-CSRF: 1, and a same-origin proof for unsafe methods."""
-    if request.headers.get("X-CSRF") != "1":
+    """Our own pages' scripts only: X-CSRF: 1, and a same-origin proof for unsafe methods.
+
+    An EventSource cannot send X-CSRF: see bff.live.events.may_skip_csrf."""
+    if request.headers.get("X-CSRF") != "1" and not events.may_skip_csrf(request):
         raise Refused(403, "csrf_required", "API calls need the header X-CSRF: 1.")
     if request.method in SAFE_METHODS:
         return
@@ -476,6 +479,11 @@ def forward(request: HttpRequest) -> HttpResponse:
         # RFC 9470: the browser is sent to sign in again; the upstream's 401 goes no further.
         upstream_response.close()
         return step_up_response(step_up)
+    if events.is_event_stream(upstream_response):
+        headers = relayed_response_headers(upstream_response.headers)
+        return events.event_stream_response(
+            request, upstream_response, upstream.name, headers, request_id_var.get()
+        )
     return relay(upstream_response, upstream, method, url)
 
 

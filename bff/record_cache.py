@@ -77,6 +77,18 @@ def get(browser_key: str) -> Any:
     return found(browser_key, _quietly("get", cache.get_many, list(keys(browser_key))) or {})
 
 
+def ended_marks(record_ids: list[str]) -> dict[str, str] | None:
+    """{id: reason} of those marked ended, in one round trip; None when records are not cached
+    here or the cache did not answer (ask the database)."""
+    if not enabled():
+        return None
+    keys = {ENDED_KEY.format(pk): pk for pk in record_ids}
+    found = _quietly("get", cache.get_many, list(keys), default=None)
+    if found is None:
+        return None
+    return {keys[key]: str(reason) or "ended" for key, reason in found.items()}
+
+
 def add(record: Any) -> None:
     """Cache a record just read from the database, unless a newer write is there."""
     if enabled() and record.browser_key:
@@ -90,15 +102,16 @@ def put(record: Any) -> None:
         transaction.on_commit(lambda: _quietly("set", cache.set, key, record, _ttl()))
 
 
-def mark_ended(browser_keys: Iterable[str], reason: str, *, now: bool = False) -> None:
-    """Mark the records of these browser sessions ended for every host that reads the cache.
+def mark_ended(marks: Iterable[str], reason: str, *, now: bool = False) -> None:
+    """Mark records ended for every host that reads the cache: `marks` are browser session
+    keys (what requests read) and record ids (what open streams poll, ended_marks).
 
     Written after the commit; with `now`, at once and StoreUnavailable when it cannot be
     (a back-channel logout then answers 503, so the provider tries again).
     """
     if not enabled():
         return
-    ended = {ENDED_KEY.format(key): str(reason) for key in browser_keys if key}
+    ended = {ENDED_KEY.format(key): str(reason) for key in marks if key}
     ttl = 2 * _ttl() + _REQUEST_SLACK_SECONDS
     if not ended:
         return

@@ -12,16 +12,27 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import login, logout
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, login, logout
+from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_module
 
 from bff import record_cache
 from bff.addresses import client_address
 from bff.conf import bff_settings
-from bff.exceptions import IdentityMismatch, LockTimeout, SessionEnded, TokensUnreadable
+from bff.exceptions import (
+    IdentityMismatch,
+    LockTimeout,
+    NotSignedIn,
+    SessionEnded,
+    TokensUnreadable,
+)
 from bff.locks import get_lock
 from bff.models import TokenSession, UpstreamToken
 from bff.signals import EndedSession, session_ended, session_started, session_stepped_up
@@ -173,6 +184,70 @@ def load_session(record_id: str, loaded: TokenSession | None = None) -> TokenSes
     return record
 
 
+def django_session(session_key: str | None) -> SessionBase:
+    """The Django session of a cookie's key, outside a request (a WebSocket handshake)."""
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key or None)
+
+
+def record_of(session: SessionBase, now: float) -> TokenSession:
+    """The live record a Django session points to, its limits checked; NotSignedIn when it
+    points to none, SessionEnded when it is over."""
+    record_id = session.get(SESSION_KEY)
+    if record_id is None:
+        raise NotSignedIn()
+    record = load_session(record_id, getattr(session, "record", None))
+    check_limits(record, now)
+    return record
+
+
+def is_session_user(session: SessionBase, record: TokenSession, *, renew: bool = True) -> bool:
+    """The Django session's user is the record's, still active, with a valid auth hash.
+
+    As django.contrib.auth.get_user: a hash made with a key of SECRET_KEY_FALLBACKS is
+    accepted and (with `renew`, where a new cookie can be sent) replaced by the current
+    key's, so rotating SECRET_KEY signs nobody out.
+    """
+    user = record.user
+    if str(session.get(AUTH_SESSION_KEY)) != str(record.user_id) or not user.is_active:
+        return False
+    stored = session.get(HASH_SESSION_KEY, "")
+    current = user.get_session_auth_hash()
+    if constant_time_compare(stored, current):
+        return True
+    for fallback in settings.SECRET_KEY_FALLBACKS:
+        if constant_time_compare(stored, user._get_session_auth_hash(secret=fallback)):
+            if renew:
+                session.cycle_key()
+                session[HASH_SESSION_KEY] = current
+                record.browser_key = session.session_key
+                _only(record).update(browser_key=record.browser_key)
+            return True
+    return False
+
+
+def ended_among(record_ids: list[str], *, database: bool = False) -> dict[str, str]:
+    """Which of these records are over, with why: one round trip to the shared cache's ended
+    marks where records are cached, else (or with `database`) one query. For open streams,
+    polled; the database now and then too, for a mark the cache missed (a Redis blip)."""
+    marks = None if database else record_cache.ended_marks(record_ids)
+    if marks is not None:
+        return marks
+    try:
+        rows = TokenSession.objects.filter(pk__in=record_ids).values_list(
+            "pk", "ended_at", "end_reason"
+        )
+        known = {str(pk): (ended_at, reason) for pk, ended_at, reason in rows}
+    except (DatabaseError, ValidationError) as exc:  # a store outage ends nothing
+        database_store.failed("ended_among", exc)
+        return {}
+    ended: dict[str, str] = {}
+    for pk in record_ids:
+        ended_at, reason = known.get(pk, (True, "unknown"))
+        if ended_at is not None:
+            ended[pk] = reason or "ended"
+    return ended
+
+
 def check_limits(record: TokenSession, now: float, request: HttpRequest | None = None) -> None:
     """End the record when its absolute lifetime or idle timeout has passed."""
     if now - record.created_at.timestamp() > bff_settings.BFF_SESSION_MAX_AGE_SECONDS:
@@ -227,7 +302,9 @@ def end_sessions(
     ended = TokenSession.objects.filter(pk__in=ids, ended_at__isnull=True).update(
         ended_at=clock.now_datetime(), end_reason=reason
     )
-    record_cache.mark_ended([key for *_, key in live], reason, now=everywhere_now)
+    # Marked by browser (what requests read) and by record (what open streams poll).
+    marks = [*(str(pk) for pk in ids), *(key for *_, key in live)]
+    record_cache.mark_ended(marks, reason, now=everywhere_now)
     if ids:
         # Tokens minted for upstreams end with their session.
         UpstreamToken.objects.filter(session_id__in=ids).delete()

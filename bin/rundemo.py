@@ -1,10 +1,15 @@
 #!/usr/bin/env python
 """`make run`: migrate, prepare the demo, and run the BFF, the built-in provider and the
-demo API as three servers on SQLite. Ctrl-C stops all of them.
+demo API on SQLite. Ctrl-C stops all of them.
 
-    BFF        http://127.0.0.1:8000
+    BFF        http://127.0.0.1:8000   (gunicorn: pages, /api, event streams)
+    BFF live   ws://127.0.0.1:8003     (uvicorn config.asgi: the WebSockets under /api)
     provider   http://localhost:8001   (another host name: browsers share cookies per host)
-    demo API   http://127.0.0.1:8002
+    demo API   http://127.0.0.1:8002   (uvicorn demo.asgi: also its subscriptions)
+
+Without a proxy in front to route Upgrade requests (docs/deploy.md), the pages are told
+where the WebSockets are (BFF_LIVE_WEBSOCKET_URL) and the ASGI process trusts the pages'
+origin (DJANGO_CSRF_TRUSTED_ORIGINS).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ PY = sys.executable
 BFF_URL = "http://127.0.0.1:8000"
 IDP_URL = "http://localhost:8001"
 API_URL = "http://127.0.0.1:8002"
+LIVE_URL = "ws://127.0.0.1:8003"
 DEMO_EMAIL = os.environ.get("DEMO_USER_EMAIL", "demo@example.com")
 DEMO_PASSWORD = os.environ.get("DEMO_USER_PASSWORD", "demo-password-123")
 CLIENT_ID = "bff-demo"
@@ -52,6 +58,14 @@ def serve(settings: str, port: int, extra_env: dict[str, str]) -> subprocess.Pop
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
+def serve_asgi(application: str, settings: str, port: int, extra_env: dict[str, str]):
+    """An ASGI application under uvicorn (WebSockets)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **extra_env}
+    command = [PY, "-m", "uvicorn", application, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--log-level", "warning", "--ws", "websockets-sansio"]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -60,7 +74,12 @@ def main() -> int:
     # A SIGTERM (from a supervisor or `timeout`) stops the children too, like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     (ROOT / "var").mkdir(exist_ok=True)
-    bff_env = {"DJANGO_DEBUG": "true", "DJANGO_HTTPS": "false"}
+    bff_env = {
+        "DJANGO_DEBUG": "true",
+        "DJANGO_HTTPS": "false",
+        "BFF_LIVE_WEBSOCKET_URL": LIVE_URL,
+        "DJANGO_CSRF_TRUSTED_ORIGINS": BFF_URL,
+    }
     os.environ.setdefault("BFF_ROUTE_RULES", json.dumps(DEMO_ROUTE_RULES))
     os.environ.setdefault("BFF_RATE_LIMITS", DEMO_RATE_LIMITS)
     os.environ.update({"IDP_DEBUG": "true", "DEMO_DEBUG": "true", **bff_env})
@@ -95,17 +114,20 @@ def main() -> int:
             8001,
             {"IDP_ISSUER": f"{IDP_URL}/o", "IDP_RESOURCE_INDICATORS": f"{API_URL}/billing"},
         ),
-        serve(
+        serve_asgi(
+            "demo.asgi:application",
             "demo.settings",
             8002,
             {"DEMO_ISSUER": f"{IDP_URL}/o", "DEMO_BILLING_AUDIENCE": f"{API_URL}/billing"},
         ),
         serve("config.settings", 8000, {"DJANGO_DEBUG": "false"}),
+        serve_asgi("config.asgi:application", "config.settings", 8003, {"DJANGO_DEBUG": "false"}),
     ]
     time.sleep(1.5)
     print(
         f"\n  Open {BFF_URL} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
-        f"  (provider {IDP_URL}, demo API {API_URL}). Ctrl-C stops all three.\n",
+        f"  (provider {IDP_URL}, demo API {API_URL}, WebSockets {LIVE_URL}).\n"
+        "  Open /items in two tabs: an item added in one appears in the other. Ctrl-C stops all.\n",
         flush=True,
     )
     try:

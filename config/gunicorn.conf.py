@@ -20,7 +20,10 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 # Threads let one worker wait on the provider or an upstream while serving others.
 worker_class = "gthread"
+# An event stream (text/event-stream through /api) holds a thread while it is open: at most
+# BFF_LIVE_MAX_EVENT_STREAMS_PER_PROCESS (4) of them, so the others stay for requests.
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
+# The worker's heartbeat under gthread, not a limit on one request: long streams are fine.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None

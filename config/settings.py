@@ -267,6 +267,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# WebSockets served on another origin than the pages (bff/conf.py BFF_LIVE_WEBSOCKET_URL).
+_from_env("BFF_LIVE_WEBSOCKET_URL")
+_from_env("BFF_LIVE_MAX_STREAMS_PER_SESSION", env.int)
+_from_env("BFF_LIVE_MAX_STREAMS_PER_PROCESS", env.int)
+_from_env("BFF_LIVE_MAX_EVENT_STREAMS_PER_PROCESS", env.int)
+_from_env("BFF_LIVE_MAX_MESSAGE_BYTES", env.int)
+if globals().get("BFF_LIVE_WEBSOCKET_URL"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"].append(BFF_LIVE_WEBSOCKET_URL)  # noqa: F821
 _from_env("BFF_REFRESH_BUFFER_SECONDS", env.int)
 _from_env("BFF_TOKEN_ENCRYPTION_KEYS", env.list)
 _from_env("BFF_LOCK_BACKEND")

@@ -41,3 +41,18 @@ def add_item(caller: Caller, name: object) -> Item:
     return Item.objects.create(
         owner_iss=caller.issuer, owner_sub=caller.subject, name=clean_name(name)
     )
+
+
+def last_item_id(caller: Caller) -> int:
+    """The id of the caller's newest item (0 for none): what live data starts after."""
+    newest = _owned(caller).order_by("-id").values_list("id", flat=True).first()
+    return newest or 0
+
+
+def items_after(caller: Caller, last_id: int) -> list[Item]:
+    """The caller's items added after the one with `last_id`, oldest first."""
+    return list(_owned(caller).filter(id__gt=last_id).order_by("id"))
+
+
+def _owned(caller: Caller):
+    return Item.objects.filter(owner_iss=caller.issuer, owner_sub=caller.subject)

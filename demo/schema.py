@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, QueryDepthLimiter
 
@@ -86,6 +90,36 @@ class Mutation:
         return ItemType.from_model(item_store.add_item(caller(info), name))
 
 
+async def added_items(
+    who: Caller, *, quiet_every: int | None = None
+) -> AsyncGenerator[Item | None, None]:
+    """The caller's items as they are added (from now on), found by polling the table; with
+    `quiet_every`, None after that many polls found nothing (a keep-alive's moment)."""
+    last = await sync_to_async(item_store.last_item_id)(who)
+    quiet = 0
+    while True:
+        await asyncio.sleep(settings.DEMO_LIVE_POLL_SECONDS)
+        items = await sync_to_async(item_store.items_after)(who, last)
+        for item in items:
+            last = item.id
+            yield item
+        quiet = 0 if items else quiet + 1
+        if quiet_every and quiet >= quiet_every:
+            quiet = 0
+            yield None
+
+
+@strawberry.type
+class Subscription:
+    """Live data (graphql-transport-ws or graphql-ws, over a WebSocket)."""
+
+    @strawberry.subscription(description="Each item of the caller as it is added.")
+    async def item_added(self, info: strawberry.Info) -> AsyncGenerator[ItemType, None]:
+        async for item in added_items(caller(info)):
+            if item is not None:
+                yield ItemType.from_model(item)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     # Validation messages are meant for the client; any other exception's text stays inside.
     original = error.original_error
@@ -97,5 +131,6 @@ def _should_mask(error: GraphQLError) -> bool:
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[QueryDepthLimiter(max_depth=8), MaskErrors(should_mask_error=_should_mask)],
 )

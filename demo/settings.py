@@ -72,6 +72,8 @@ DEMO_JWKS_REFETCH_INTERVAL = env.float("DEMO_JWKS_REFETCH_INTERVAL", default=10.
 # Keys are re-read after this long even without an unknown kid, so removed keys stop working.
 DEMO_JWKS_MAX_AGE_SECONDS = 3600.0
 DEMO_PROVIDER_TIMEOUT_SECONDS = 5.0
+# Live data (itemAdded, /rest/items/events) looks for new items this often.
+DEMO_LIVE_POLL_SECONDS = 0.2
 
 LOGGING = {
     "version": 1,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from demo import views
+from demo import live, views
 
 urlpatterns = [
     path("healthz", views.healthz),
     path("rest/items", views.items),
     path("rest/vault", views.vault),
+    path("rest/items/events", live.item_events),
     path("graphql", views.graphql),
     path("billing/summary", views.billing_summary),
 ]

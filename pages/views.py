@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from bff import health, metrics
 from bff.client import upstream
+from bff.conf import bff_settings
 from bff.exceptions import NotSignedIn, UpstreamError
 from bff.responses import HANDLED, error, error_response
 from bff.stores import database_store
@@ -63,8 +64,11 @@ def billing_summary(request: HttpRequest) -> dict[str, object] | None:
 @never_cache
 @require_GET
 def items_view(request: HttpRequest) -> HttpResponse:
-    """Lists and adds items through /api/graphql with the page's JS module."""
-    return render(request, "pages/items.html")
+    """Lists and adds items through /api/graphql with the page's JS module; items added
+    elsewhere arrive live (the itemAdded subscription)."""
+    return render(
+        request, "pages/items.html", {"websocket_url": bff_settings.BFF_LIVE_WEBSOCKET_URL}
+    )
 
 
 @login_not_required

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from oidc.provider import reset_providers
+from tests.bff.live_fixtures import bff_asgi, live_demo, live_upstream  # noqa: F401 - fixtures
 from tests.support.demo import start_demo
 from tests.support.idp import provider_sign_in, start_idp
 from tests.support.servers import Server

@@ -43,8 +43,25 @@
 //     call: api(path, { onStepUp: fn }). The hook runs, nothing navigates, and the call still
 //     rejects with the ApiError. A page that retries by itself after coming back should pass
 //     a hook on that retry, so a sign-in that still falls short cannot send it round again.
+//
+// Live data. subscribe() runs a GraphQL subscription over a WebSocket to /api/graphql
+// (graphql-transport-ws); the server adds the token, the page sends none:
+//
+//   const live = subscribe("subscription { itemAdded { id name } }", {}, {
+//     onData: (data) => show(data.itemAdded),
+//     onError: (error) => say(error.message),   // optional
+//   });
+//   live.close();
+//
+// It has no timer and never retries on its own: it reconnects only when the gateway's close
+// code says so (4000: the token was renewed; 1012: the server restarts). 4401 means the
+// session has ended: the same hook as a 401 runs, or the page goes to sign in. Any other
+// close ends the subscription with onError.
 
 const SESSION_OVER = ["session_expired", "not_signed_in"];
+// The gateway's WebSocket close codes (bff/live/websocket.py).
+const RECONNECT_CODES = [4000, 1012];
+const SESSION_ENDED_CODE = 4401;
 const DEFAULT_LOGIN = "/auth/login";
 
 const STEP_UP = "step_up_required";
@@ -173,12 +190,17 @@ export async function api(path, options = {}) {
     body,
   );
   if (error.sessionExpired) {
-    const hook = typeof onSessionExpired === "function" ? onSessionExpired : sessionExpiredHandler;
-    runHookOrSignIn(hook, error, "onSessionExpired");
+    sessionOver(error, onSessionExpired);
   } else if (error.stepUpRequired) {
     runHookOrSignIn(typeof onStepUp === "function" ? onStepUp : stepUpHandler, error, "onStepUp");
   }
   throw error;
+}
+
+/** The session is over: the call's or the page's hook, else go to sign in. */
+function sessionOver(error, onSessionExpired) {
+  const hook = typeof onSessionExpired === "function" ? onSessionExpired : sessionExpiredHandler;
+  runHookOrSignIn(hook, error, "onSessionExpired");
 }
 
 /** The page's hook with the error, or (no hook) off to the 401's login_url and back here. */
@@ -202,4 +224,82 @@ export async function graphql(query, variables = {}, options = {}) {
     throw new ApiError(200, "graphql_error", message, body);
   }
   return (body && body.data) || {};
+}
+
+/** The WebSocket address of an /api path: `base` (ws[s]://host:port) or this origin. */
+function websocketUrl(path, base) {
+  const url = new URL(path, base || window.location.origin);
+  if (url.protocol === "http:") url.protocol = "ws:";
+  if (url.protocol === "https:") url.protocol = "wss:";
+  return url.href;
+}
+
+/**
+ * Run a GraphQL subscription over /api/graphql; see the top of this file. `options`:
+ * onData(data, payload), onError(ApiError), onSessionExpired (as for api()), and `url`: the
+ * WebSocket origin when it is not this page's (the page is told by the server).
+ * Returns { close() }.
+ */
+export function subscribe(query, variables = {}, options = {}) {
+  const { onData, onError, onSessionExpired, url } = options;
+  const target = websocketUrl("/api/graphql", url);
+  let socket = null;
+  let finished = false;
+
+  const fail = (error) => {
+    finished = true;
+    if (typeof onError === "function") onError(error);
+  };
+
+  const open = () => {
+    socket = new WebSocket(target, "graphql-transport-ws");
+    const send = (message) => socket.send(JSON.stringify(message));
+    socket.addEventListener("open", () => send({ type: "connection_init", payload: {} }));
+    socket.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.type === "connection_ack") {
+        send({ id: "1", type: "subscribe", payload: { query, variables } });
+      } else if (message.type === "ping") {
+        send({ type: "pong" });
+      } else if (message.type === "next" && typeof onData === "function") {
+        onData((message.payload && message.payload.data) || {}, message.payload);
+      } else if (message.type === "error") {
+        const text = (message.payload || []).map((e) => e.message || "error").join("; ");
+        fail(new ApiError(200, "graphql_error", text, message.payload));
+        socket.close(1000);
+      } else if (message.type === "complete") {
+        finished = true;
+        socket.close(1000);
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      if (finished) return;
+      if (RECONNECT_CODES.includes(event.code)) {
+        open(); // the server said so: the new connection carries a fresh token
+      } else if (event.code === SESSION_ENDED_CODE) {
+        const error = new ApiError(401, "session_expired", "The session has ended.", {
+          error: "session_expired",
+          reason: event.reason || null,
+        });
+        finished = true;
+        sessionOver(error, onSessionExpired);
+        if (typeof onError === "function") onError(error);
+      } else {
+        fail(new ApiError(0, "live_closed", `Live updates stopped (${event.code}).`, null));
+      }
+    });
+  };
+
+  open();
+  return {
+    close() {
+      finished = true;
+      if (socket) socket.close(1000);
+    },
+  };
 }

@@ -4,10 +4,11 @@
 // tab's sessionStorage (the name only, under a key naming the user; never a token), the
 // page says so and offers "Sign in again", and after signing in, back here, the name is put
 // back in the field and the stored copy is removed.
-import { graphql, setSessionExpiredHandler, signInUrl } from "./api.js";
+import { graphql, setSessionExpiredHandler, signInUrl, subscribe } from "./api.js";
 
 const ITEMS = "query Items { items { id name } }";
 const ADD_ITEM = "mutation AddItem($name: String!) { addItem(name: $name) { id name } }";
+const ITEM_ADDED = "subscription ItemAdded { itemAdded { id name } }";
 const DRAFT_PREFIX = "bff:items:draft:";
 
 const list = document.getElementById("items");
@@ -61,16 +62,22 @@ setSessionExpiredHandler((error) => {
   signInAgain.hidden = false;
 });
 
+function entryFor(item) {
+  const entry = document.createElement("li");
+  entry.textContent = item.name;
+  entry.dataset.id = item.id;
+  return entry;
+}
+
 function show(items) {
-  list.replaceChildren(
-    ...items.map((item) => {
-      const entry = document.createElement("li");
-      entry.textContent = item.name;
-      entry.dataset.id = item.id;
-      return entry;
-    }),
-  );
+  list.replaceChildren(...items.map(entryFor));
   list.setAttribute("aria-busy", "false");
+}
+
+/** An item added elsewhere (another tab, another device), unless it is listed already. */
+function arrived(item) {
+  if (!item || list.querySelector(`li[data-id="${CSS.escape(String(item.id))}"]`)) return;
+  list.append(entryFor(item));
 }
 
 async function load() {
@@ -117,6 +124,10 @@ if (draft && !input.value) {
 load()
   .then((items) => {
     if (!items.length && !draft) say("No items yet.");
+    subscribe(ITEM_ADDED, {}, {
+      url: list.dataset.websocketUrl || undefined,
+      onData: (data) => arrived(data.itemAdded),
+    });
   })
   .catch((error) => {
     if (!error.sessionExpired) say(error.message, true);

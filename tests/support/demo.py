@@ -14,6 +14,7 @@ def start_demo(
     audience: str = "demo-api",
     env: dict[str, str] | None = None,
     port: int | None = None,
+    asgi: bool = False,
 ) -> Server:
     """Migrate a fresh demo database in `workdir`, start the server and return it (call .stop())."""
     workdir = Path(workdir)
@@ -30,6 +31,8 @@ def start_demo(
             **(env or {}),
         },
         ready_path="/healthz",
+        # Under uvicorn it also serves live data (subscriptions, event streams).
+        asgi="demo.asgi:application" if asgi else None,
     )
     server.manage("migrate", "--noinput", "--verbosity", "0")
     return server.start()

@@ -50,8 +50,11 @@ class Server:
         threads: int = 16,
         ready_path: str = "/",
         config: Path | None = None,
+        asgi: str | None = None,
     ) -> None:
         self.name = name
+        # "module:application": served by uvicorn (one process) instead of gunicorn.
+        self.asgi = asgi
         self.settings_module = settings_module
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +97,22 @@ class Server:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
         config = ["--config", str(self.config)] if self.config else []
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            str(self.asgi),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--ws",
+            "websockets-sansio",
+        ]
         self.process = subprocess.Popen(
-            [
+            command
+            if self.asgi
+            else [
                 sys.executable,
                 "-m",
                 "gunicorn",
