@@ -21,7 +21,7 @@ from bff.models import TokenSession, UpstreamToken
 from tests.bff.conftest import make_due
 from tests.providers.conftest import _node
 from tests.providers.ops import NodeOP, discovery
-from tests.providers.test_matrix import API, sign_in, sign_out, walk  # noqa: F401
+from tests.providers.test_matrix import API, sign_in, sign_out
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,6 @@ import pytest
 from tests.providers.conftest import _serve
 from tests.providers.ops import MockOP
 from tests.providers.test_matrix import API, API_SETTINGS, claims_of, sign_in
-from tests.providers.test_matrix import walk as walk  # the matrix's fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,12 +11,11 @@ import pytest
 
 from accounts.models import AuditEvent
 from bff.models import TokenSession
-from tests.providers.conftest import _node
+from tests.providers.conftest import Walk, _node
 from tests.providers.ops import NodeOP
-from tests.providers.test_matrix import API, Walk, claims_of, failure_reason, sign_in, walk
+from tests.providers.test_matrix import API, claims_of, failure_reason, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-__all__ = ["walk"]  # the fixture, shared with the matrix
 
 PWD = "urn:example:pwd"
 MFA = "urn:example:mfa"
