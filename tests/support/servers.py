@@ -50,8 +50,11 @@ class Server:
         threads: int = 16,
         ready_path: str = "/",
         config: Path | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.name = name
+        # The interpreter gunicorn runs under (another virtualenv's for bench/incumbent_site).
+        self.python = python
         self.settings_module = settings_module
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ class Server:
         config = ["--config", str(self.config)] if self.config else []
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                self.python,
                 "-m",
                 "gunicorn",
                 *config,
