@@ -106,7 +106,9 @@ def overhead_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def round_trip_cell(config: str, queries: dict[str, Any] | None) -> str:
     """Round trips per fresh-token call from run_queries (the most any call made)."""
-    server = (queries or {}).get("server", {}).get(config)
+    queries = queries or {}
+    server = queries.get("server_sqlite") if config == "sqlite" else None
+    server = server or queries.get("server", {}).get(config)
     if not server:
         return "not measured"
     sql = max(server["fresh_token_counts"])
