@@ -122,6 +122,9 @@ class Incumbent:
 
     def start(self, *, migrate: bool = True) -> Incumbent:
         """Migrate its database (unless shared and done), start it, sign in."""
+        # Counts of the workers of an earlier start would read as workers that served nothing.
+        for stale in self.count_dir.iterdir():
+            stale.unlink()
         if migrate:
             subprocess.run(
                 [self.server.python, "-m", "django", "migrate", "--noinput", "-v", "0"],

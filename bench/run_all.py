@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import tables
+from bench import run_scale, tables
 from bench.results import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +99,16 @@ def main() -> int:
         summary.append(
             "== Issue 13 targets (this run; markdown)\n"
             + tables.target_table(
-                overhead, this_run("queries", run_started), this_run("streaming", run_started)
+                overhead,
+                this_run("queries", run_started),
+                this_run("streaming", run_started),
+                this_run("refresh_storm", run_started),
             )
             + "\n\nScale figures (this run; markdown)\n"
             + tables.scale_table(overhead["summary"])
         )
+        if scale := this_run("scale", run_started):
+            summary[-1] += "\n\n" + run_scale.report(scale)
         print(summary[-1], flush=True)
     (RESULTS / "summary.txt").write_text("\n\n".join(summary) + "\n")
     print(f"\nraw results: {RESULTS}", flush=True)
