@@ -82,7 +82,7 @@ def main() -> int:
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=1800,
         )
         seconds = time.monotonic() - started
         (RESULTS / f"{name}.log").write_text(completed.stdout + completed.stderr)
