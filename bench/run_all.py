@@ -36,6 +36,7 @@ def scripts(quick: bool, py_spy: str) -> list[tuple[str, list[str]]]:
     return [
         ("run_overhead", overhead),
         ("run_streaming", ["--repeat", "1"] if quick else []),
+        ("run_relay_ceiling", ["--repeat", "2"] if quick else []),
         ("run_refresh_storm", ["--storms", "1"] if quick else []),
         ("run_queries", []),
         ("run_scale", ["--duration", "3"] if quick else []),
@@ -103,6 +104,7 @@ def main() -> int:
                 this_run("queries", run_started),
                 this_run("streaming", run_started),
                 this_run("refresh_storm", run_started),
+                this_run("relay_ceiling", run_started),
             )
             + "\n\nScale figures (this run; markdown)\n"
             + tables.scale_table(overhead["summary"])

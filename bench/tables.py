@@ -125,6 +125,7 @@ def target_table(
     queries: dict[str, Any] | None = None,
     streaming: dict[str, Any] | None = None,
     storm: dict[str, Any] | None = None,
+    ceiling: dict[str, Any] | None = None,
 ) -> str:
     """Issue 13's table, each target marked met or NOT met, from the runs' results."""
     lines = []
@@ -150,6 +151,12 @@ def target_table(
             f" (target ≥ {100 * STREAM_TARGET:.0f} %): {mark(met)};"
             f" worker memory growth {down['max_worker_peak_growth_mib']:.1f} MiB"
             f" (target < 32 MB): {mark(down['met_memory'])}"
+        )
+    if ceiling:
+        lines.append(
+            "A bare Python relay (no Django, no gunicorn) in the same run: "
+            + ", ".join(f"{name} {100 * r:.0f} %" for name, r in ceiling["summary"].items())
+            + " of direct"
         )
     if storm:
         lines.append(
