@@ -312,8 +312,8 @@ def incumbent_target(server: incumbent.Incumbent, upstream: Upstream, database_u
 
 @dataclass
 class IncumbentDatabase:
-    """The incumbent's PostgreSQL database (made on first use), shared by its two PostgreSQL
-    configurations: whichever starts first migrates it."""
+    """A database of the incumbent: PostgreSQL (made on first use, shared by its two
+    PostgreSQL configurations: whichever starts first migrates it) or a SQLite file."""
 
     url: str = ""
     migrated: bool = False
@@ -352,12 +352,11 @@ class Configuration:
             if config == "sqlite":
                 self.bff.database_url = f"sqlite:///{root / 'bff.sqlite3'}"
                 self.bff.migrated = False
-        # SQLite: a database file of its own (its `migrated` flag only).
-        self.incumbent_postgres = IncumbentDatabase() if config == "sqlite" else incumbent_postgres
-        if config == "sqlite":
-            self.incumbent_database_url = f"sqlite:///{root / 'incumbent.sqlite3'}"
+        if config == "sqlite":  # a database file of its own
+            self.incumbent_db = IncumbentDatabase(url=f"sqlite:///{root / 'incumbent.sqlite3'}")
         else:
-            self.incumbent_database_url = incumbent_postgres.get()
+            self.incumbent_db = incumbent_postgres
+        self.incumbent_database_url = self.incumbent_db.get()
         self.incumbent = incumbent.Incumbent(
             f"incumbent-{config}",
             root,
@@ -373,8 +372,8 @@ class Configuration:
     def start(self, kind: str) -> Target:
         """Start the BFF or the incumbent (migrating its database the first time), signed in."""
         if kind == "incumbent":
-            self.incumbent.start(migrate=not self.incumbent_postgres.migrated)
-            self.incumbent_postgres.migrated = True
+            self.incumbent.start(migrate=not self.incumbent_db.migrated)
+            self.incumbent_db.migrated = True
             return incumbent_target(self.incumbent, self.upstream, self.incumbent_database_url)
         if self.config == "sqlite":
             self.bff.start_bff(tag="-sqlite", driver=False)
