@@ -1,7 +1,9 @@
 """Run every benchmark, each in its own process, and print their summaries.
 
 Raw results go to bench/results/ (gitignored): <name>.json per benchmark, the servers' logs
-in a directory per run, and summary.txt with what is printed here. Each benchmark runs as a
+in a directory per run, and summary.txt with what is printed here. Last comes issue 13's
+target table (bench.tables, markdown as docs/benchmarks.md takes it): each target met or
+not, the incumbent rung beside the BFF, from this run's results only. Each benchmark runs as a
 module (python -m bench.<name>) from the repository root; so does this one:
 
     make bench            (= .venv/bin/python -m bench.run_all)
@@ -12,6 +14,7 @@ module (python -m bench.<name>) from the repository root; so does this one:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import run_scale, tables
 from bench.results import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +36,19 @@ def scripts(quick: bool, py_spy: str) -> list[tuple[str, list[str]]]:
     return [
         ("run_overhead", overhead),
         ("run_streaming", ["--repeat", "1"] if quick else []),
+        ("run_relay_ceiling", ["--repeat", "2"] if quick else []),
         ("run_refresh_storm", ["--storms", "1"] if quick else []),
         ("run_queries", []),
+        ("run_scale", ["--duration", "3"] if quick else []),
     ]
+
+
+def this_run(name: str, since: float) -> dict | None:
+    """bench/results/<name>.json if this run wrote it, else None."""
+    path = RESULTS / f"{name}.json"
+    if not path.is_file() or path.stat().st_mtime < since:
+        return None
+    return json.loads(path.read_text())
 
 
 def main() -> int:
@@ -56,6 +70,7 @@ def main() -> int:
         f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     ]
     only = [item.strip().removesuffix(".py") for item in args.only.split(",") if item.strip()]
+    run_started = time.time()
     failed = []
     for name, extra in scripts(args.quick, args.py_spy):
         if only and name not in only:
@@ -68,7 +83,7 @@ def main() -> int:
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=1800,
         )
         seconds = time.monotonic() - started
         (RESULTS / f"{name}.log").write_text(completed.stdout + completed.stderr)
@@ -79,6 +94,23 @@ def main() -> int:
             )
         else:
             summary.append(f"== {module} ({seconds:.0f} s)\n{completed.stdout.strip()}")
+        print(summary[-1], flush=True)
+    overhead = this_run("overhead", run_started)
+    if overhead:
+        summary.append(
+            "== Issue 13 targets (this run; markdown)\n"
+            + tables.target_table(
+                overhead,
+                this_run("queries", run_started),
+                this_run("streaming", run_started),
+                this_run("refresh_storm", run_started),
+                this_run("relay_ceiling", run_started),
+            )
+            + "\n\nScale figures (this run; markdown)\n"
+            + tables.scale_table(overhead["summary"])
+        )
+        if scale := this_run("scale", run_started):
+            summary[-1] += "\n\n" + run_scale.report(scale)
         print(summary[-1], flush=True)
     (RESULTS / "summary.txt").write_text("\n\n".join(summary) + "\n")
     print(f"\nraw results: {RESULTS}", flush=True)

@@ -1,12 +1,16 @@
-"""Overhead: direct to the upstream vs the bare-Django floor vs the full BFF /api path.
+"""Overhead: direct to the upstream vs the bare-Django floor vs the BFF vs the incumbent.
 
-One run, the same conditions for the three paths: requests/s and p50/p99 latency at
-concurrency 1 and 32 (wrk, keep-alive, its own process), interleaved over --rounds rounds
-(medians reported). The floor and the BFF run under gunicorn gthread with the same workers
-and threads; the BFF with config.settings (DEBUG off, PostgreSQL, persistent connections) and
-a session signed in through the real provider. Then --variants repeats the BFF with one
-setting changed at a time (environment only, no code change) to show what each part costs,
-and --py-spy profiles one BFF worker under load. Run from the repository root:
+One run, the same conditions for every path: requests/s and p50/p99 latency at concurrency 1
+and 32 (wrk, keep-alive, its own process), interleaved over --rounds rounds (medians
+reported). The floor, the BFF and the incumbent (mozilla-django-oidc + django-revproxy,
+bench/incumbent_site, in its own virtualenv) run under gunicorn gthread with the same workers
+and threads, each in three storage configurations (--configs): SQLite, PostgreSQL alone,
+PostgreSQL + Redis; the BFF with config.settings (DEBUG off, persistent connections), both
+with a session signed in through the real provider. Per configuration the issue-13 targets
+are checked (TARGETS) and the scale figures computed (requests/s per core of CPU spent by
+the server and its stores, RSS per worker). Then --variants repeats the PostgreSQL BFF with
+one setting changed at a time (environment only, no code change) to show what each part
+costs, and --py-spy profiles one BFF worker under load. Run from the repository root:
 
     .venv/bin/python -m bench.run_overhead [--duration 8] [--rounds 2] [--workers 2]
 """
@@ -27,11 +31,17 @@ from typing import Any
 
 import requests
 
+from bench import incumbent, tables
 from bench.cpu import CPUMeter, postgres_backends
 from bench.machine import machine
+from bench.memory import memory_kib
 from bench.results import median, save, workdir
 from bench.stacks import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DATABASE_PREFIX,
     REDIS_CACHE_ENV,
+    REDIS_CACHE_URL,
     UPSTREAM_NAME,
     BFFStack,
     Upstream,
@@ -46,10 +56,17 @@ from bench.workers import (
     worker_pids,
 )
 from bench.wrk import wrk
+from tests.support.bff import fresh_postgres_database
+from tests.support.servers import Server, free_port
 
 CONCURRENCY = (1, 32)
-TARGET_ADDED_P50_MS = 2.0
-TARGET_SHARE_OF_FLOOR = 0.60
+# Issue 13, per storage configuration: the most the BFF may add to direct's p50 at c=1 (ms),
+# the least share of the floor's req/s at c=32; and on both it must beat the incumbent.
+TARGETS = {
+    "postgres": {"added_p50_ms": 2.0, "share_of_floor": 0.65},
+    "postgres_redis": {"added_p50_ms": 1.5, "share_of_floor": 0.85},
+    "sqlite": {"added_p50_ms": 1.5, "share_of_floor": 0.75},
+}
 # Workers write their request counts every 0.2 s (bench/gunicorn_hooks.py).
 COUNT_FLUSH_SECONDS = 0.5
 # A run at c=32 where a worker served less than this share of the requests is repeated.
@@ -58,7 +75,14 @@ UNEVEN_SHARE = 0.25
 # (the machine is shared): its numbers would say more about them than about the BFF.
 BUSY_ELSEWHERE_SHARE = 0.25
 MAX_ATTEMPTS = 2
-PATHS = ("direct", "floor", "bff", "bff_redis")
+REFERENCES = ("direct", "floor")
+
+
+def paths(configs: list[str]) -> list[str]:
+    """The measured paths: the references, then the BFF and the incumbent per configuration."""
+    return [*REFERENCES, *(f"{kind}_{c}" for c in configs for kind in ("bff", "incumbent"))]
+
+
 # One thing changed at a time; "baseline" is the BFF as configured, on PostgreSQL alone. All
 # are environment only, no code change; BENCH_CONN_HEALTH_CHECKS exists only in
 # bench/bff_settings.py.
@@ -99,6 +123,8 @@ class Target:
     cpu_groups: dict[str, Callable[[], list[int]]]
     count_dir: Path | None = None
     port: int | None = None
+    # The gunicorn workers (their RSS is read after each c=32 run).
+    workers: Callable[[], list[int]] | None = None
 
 
 def measure(target: Target, concurrency: int, duration: float) -> dict[str, Any]:
@@ -155,7 +181,20 @@ def measure_once(target: Target, concurrency: int, duration: float) -> dict[str,
         time.sleep(COUNT_FLUSH_SECONDS)
         report["requests_per_worker"] = count_delta(before, worker_counts(target.count_dir))
         report["connections_per_worker"] = sampled
+    if target.workers:
+        report["worker_rss_mib"] = {
+            pid: round(memory_kib(pid)["VmRSS"] / 1024, 1) for pid in target.workers()
+        }
     return report
+
+
+def measure_all(
+    targets: dict[str, Target], into: dict[str, dict[str, Any]], duration: float
+) -> None:
+    """Measure each target at each concurrency, into[str(c)][name]."""
+    for c in CONCURRENCY:
+        for name, target in targets.items():
+            into[str(c)][name] = measure(target, c, duration)
 
 
 def check_paths(targets: dict[str, Target]) -> None:
@@ -170,12 +209,13 @@ def spread_text(per_worker: dict) -> str:
     return "/".join(str(v) for v in sorted(per_worker.values(), reverse=True)) or "-"
 
 
-def summarize(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> dict[str, Any]:
-    """Medians over rounds per path and concurrency, and the two target ratios."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
+def summarize(rounds: list[dict[str, dict[str, dict[str, Any]]]], configs: list[str]) -> dict:
+    """Medians over rounds per path and concurrency; per configuration the targets checked
+    against the references and the incumbent, and the scale figures."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
     for c in CONCURRENCY:
         table[str(c)] = {}
-        for name in PATHS:
+        for name in paths(configs):
             runs = [r[str(c)][name] for r in rounds]
             table[str(c)][name] = {
                 "rps": median([x["rps"] for x in runs]),
@@ -187,36 +227,169 @@ def summarize(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> dict[str, A
                     for group in runs[0]["cpu_ms_per_request"]
                 },
             }
+            rss = [v for x in runs for v in x.get("worker_rss_mib", {}).values()]
+            if rss:
+                table[str(c)][name]["worker_rss_mib_max"] = max(rss)
     c1, c32 = table["1"], table["32"]
-    out: dict[str, Any] = {"table": table}
-    for name in ("bff", "bff_redis"):
-        added = c1[name]["p50_ms"] - c1["direct"]["p50_ms"]
-        share = c32[name]["rps"] / c32["floor"]["rps"]
-        out[name] = {
-            "p50_minus_direct_p50_c1_ms": added,
-            "rps_over_floor_rps_c32": share,
-            "rps_over_floor_rps_c1": c1[name]["rps"] / c1["floor"]["rps"],
-            "met_added_p50": added <= TARGET_ADDED_P50_MS,
-            "met_share_of_floor": share >= TARGET_SHARE_OF_FLOOR,
-        }
+    out: dict[str, Any] = {"table": table, "configs": {}}
     out["floor_p50_minus_direct_p50_c1_ms"] = c1["floor"]["p50_ms"] - c1["direct"]["p50_ms"]
+    for config in configs:
+        figures = {}
+        for kind in ("bff", "incumbent"):
+            name = f"{kind}_{config}"
+            cpu = c32[name]["cpu_ms_per_request"]
+            # CPU the path itself costs per request: its server and its stores.
+            own_ms = sum(cpu.get(g, 0) for g in ("server", "postgres", "redis"))
+            figures[kind] = {
+                "added_p50_ms": c1[name]["p50_ms"] - c1["direct"]["p50_ms"],
+                "share_of_floor": c32[name]["rps"] / c32["floor"]["rps"],
+                "rps_c32": c32[name]["rps"],
+                "cpu_ms_per_request_c32": own_ms,
+                "rps_per_core": 1000 / own_ms if own_ms else float("nan"),
+                "worker_rss_mib_max": c32[name].get("worker_rss_mib_max"),
+                "errors": c1[name]["errors"] + c32[name]["errors"],
+            }
+        bff, inc, target = figures["bff"], figures["incumbent"], TARGETS[config]
+        out["configs"][config] = {
+            **figures,
+            "target": target,
+            "met_added_p50": bff["added_p50_ms"] <= target["added_p50_ms"],
+            "met_share_of_floor": bff["share_of_floor"] >= target["share_of_floor"],
+            "faster_than_incumbent_p50": bff["added_p50_ms"] < inc["added_p50_ms"],
+            "faster_than_incumbent_rps": bff["rps_c32"] > inc["rps_c32"],
+        }
     return out
 
 
-def bff_target(stack: BFFStack, upstream: Upstream) -> Target:
+def gunicorn_target(
+    url: str,
+    headers: dict[str, str],
+    server: Server,
+    count_dir: Path,
+    upstream: Upstream,
+    *,
+    database_url: str = "",
+) -> Target:
+    """A path served by gunicorn: its CPU groups (server, its PostgreSQL backends if any,
+    Redis, the upstream), its workers' request counts and RSS."""
     redis = subprocess.run(["pidof", "redis-server"], capture_output=True, text=True).stdout
+    groups: dict[str, Callable[[], list[int]]] = {"server": lambda: server_pids(server)}
+    if database_url.startswith("postgres"):
+        groups["postgres"] = lambda: postgres_backends(database_url)
+    groups["redis"] = lambda: [int(pid) for pid in redis.split()]
+    groups["upstream"] = lambda: [upstream.process.pid]
     return Target(
-        url=f"{stack.url}/api/{UPSTREAM_NAME}/json",
-        headers=stack.api_headers(),
-        cpu_groups={
-            "server": lambda: server_pids(stack.bff),
-            "postgres": lambda: postgres_backends(stack.database_url),
-            "redis": lambda: [int(pid) for pid in redis.split()],
-            "upstream": lambda: [upstream.process.pid],
-        },
-        count_dir=stack.count_dir,
-        port=stack.port,
+        url=url,
+        headers=headers,
+        cpu_groups=groups,
+        count_dir=count_dir,
+        port=server.port,
+        workers=lambda: worker_pids(server),
     )
+
+
+def bff_target(stack: BFFStack, upstream: Upstream) -> Target:
+    return gunicorn_target(
+        f"{stack.url}/api/{UPSTREAM_NAME}/json",
+        stack.api_headers(),
+        stack.bff,
+        stack.count_dir,
+        upstream,
+        database_url=stack.database_url,
+    )
+
+
+def incumbent_target(server: incumbent.Incumbent, upstream: Upstream, database_url: str) -> Target:
+    return gunicorn_target(
+        f"{server.url}{incumbent.API_PATH}/json",
+        server.api_headers(),
+        server.server,
+        server.count_dir,
+        upstream,
+        database_url=database_url,
+    )
+
+
+@dataclass
+class IncumbentDatabase:
+    """A database of the incumbent: PostgreSQL (made on first use, shared by its two
+    PostgreSQL configurations: whichever starts first migrates it) or a SQLite file."""
+
+    url: str = ""
+    migrated: bool = False
+
+    def get(self) -> str:
+        if not self.url:
+            self.url = fresh_postgres_database(f"{DATABASE_PREFIX}_overhead_incumbent")
+        return self.url
+
+
+class Configuration:
+    """The BFF and the incumbent on one storage configuration, each started for its turn in a
+    round and stopped after it: with every server up at once their persistent connections
+    (one per gunicorn thread, 32 a server) would pass PostgreSQL's max_connections.
+
+    PostgreSQL alone is the stack's own BFF; PostgreSQL + Redis a second instance on its
+    database; SQLite a third on a database file of its own. The incumbent gets databases of
+    its own (PostgreSQL + Redis shares its PostgreSQL one)."""
+
+    def __init__(
+        self,
+        config: str,
+        stack: BFFStack,
+        upstream: Upstream,
+        root: Path,
+        incumbent_port: int,
+        incumbent_postgres: IncumbentDatabase,
+    ) -> None:
+        self.config = config
+        self.stack = stack
+        self.upstream = upstream
+        if config == "postgres":
+            self.bff = stack
+        else:
+            self.bff = stack.another(0 if config == "postgres_redis" else 1)
+            if config == "sqlite":
+                self.bff.database_url = f"sqlite:///{root / 'bff.sqlite3'}"
+                self.bff.migrated = False
+        if config == "sqlite":  # a database file of its own
+            self.incumbent_db = IncumbentDatabase(url=f"sqlite:///{root / 'incumbent.sqlite3'}")
+        else:
+            self.incumbent_db = incumbent_postgres
+        self.incumbent_database_url = self.incumbent_db.get()
+        self.incumbent = incumbent.Incumbent(
+            f"incumbent-{config}",
+            root,
+            port=incumbent_port,
+            database_url=self.incumbent_database_url,
+            upstream_url=upstream.url,
+            oidc_env=incumbent.provider_env(stack.issuer, CLIENT_ID, CLIENT_SECRET),
+            workers=stack.workers,
+            threads=stack.threads,
+            cache_url=REDIS_CACHE_URL if config == "postgres_redis" else "",
+        )
+
+    def start(self, kind: str) -> Target:
+        """Start the BFF or the incumbent (migrating its database the first time), signed in."""
+        if kind == "incumbent":
+            self.incumbent.start(migrate=not self.incumbent_db.migrated)
+            self.incumbent_db.migrated = True
+            return incumbent_target(self.incumbent, self.upstream, self.incumbent_database_url)
+        if self.config == "sqlite":
+            self.bff.start_bff(tag="-sqlite", driver=False)
+        elif self.config == "postgres_redis":
+            self.bff.migrated = self.stack.migrated
+            self.bff.start_bff(env=REDIS_CACHE_ENV, tag="-redis")
+            self.stack.migrated = True
+        else:
+            self.bff.start_bff()
+        return bff_target(self.bff, self.upstream)
+
+    def stop(self, kind: str) -> None:
+        if kind == "incumbent":
+            self.incumbent.stop()
+        else:
+            self.bff.stop_bff()
 
 
 def run_variants(
@@ -310,14 +483,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (floor, BFF)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (all servers)")
     parser.add_argument("--threads", type=int, default=16, help="threads per worker")
+    parser.add_argument(
+        "--configs", default=",".join(TARGETS), help=f"storage configurations: {', '.join(TARGETS)}"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="'' for none")
     parser.add_argument("--variant-duration", type=float, default=3)
     parser.add_argument("--variant-rounds", type=int, default=2)
     parser.add_argument("--py-spy", default="", help="path of py-spy: profile one BFF worker")
     parser.add_argument("--profile-seconds", type=float, default=8)
     args = parser.parse_args(argv)
+    configs = [c for c in TARGETS if c in args.configs.split(",")]
+    if not configs:
+        parser.error(f"--configs: one or more of {', '.join(TARGETS)}")
 
     root = workdir("overhead")
     result: dict[str, Any] = {
@@ -327,9 +506,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "threads": args.threads,
             "duration_s": args.duration,
             "rounds": args.rounds,
+            "configs": configs,
             "load_generator": "wrk -t1 (keep-alive), bench/wrk_report.lua",
+            "incumbent": list(incumbent.REQUIREMENTS),
         },
     }
+    incumbent.ensure_venv()
+    incumbent_ports = {config: free_port() for config in configs}
     upstream = Upstream(root).start()
     floor = None
     try:
@@ -342,10 +525,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             workers=args.workers,
             threads=args.threads,
             idp_env={"IDP_ACCESS_TOKEN_SECONDS": "3600"},
-            spare_ports=1,
+            spare_ports=2,
+            redirect_uris=tuple(incumbent.redirect_uri(p) for p in incumbent_ports.values()),
         ) as stack:
-            stack.start_bff()
-            targets = {
+            incumbent_postgres = IncumbentDatabase()
+            configurations = {
+                c: Configuration(c, stack, upstream, root, incumbent_ports[c], incumbent_postgres)
+                for c in configs
+            }
+            references = {
                 "direct": Target(
                     f"{upstream.url}/json", {}, {"upstream": lambda: [upstream.process.pid]}
                 ),
@@ -358,45 +546,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     },
                     count_dir=floor.count_dir,
                     port=floor.port,
+                    workers=lambda: worker_pids(floor),
                 ),
-                "bff": bff_target(stack, upstream),
             }
-            # The same BFF with the shared cache (Redis) as a second instance on the database.
-            redis_bff = stack.another()
-            redis_bff.start_bff(env=REDIS_CACHE_ENV, tag="-redis")
-            targets["bff_redis"] = bff_target(redis_bff, upstream)
-            api_url = targets["bff"].url
-            check_paths(targets)
-            for target in targets.values():
+            check_paths(references)
+            for target in references.values():
                 wrk(target.url, connections=32, duration=2, headers=target.headers)  # warm-up
             rounds = []
             for number in range(args.rounds):
-                this_round = {}
-                for c in CONCURRENCY:
-                    this_round[str(c)] = {
-                        name: measure(target, c, args.duration) for name, target in targets.items()
-                    }
+                this_round: dict[str, dict[str, Any]] = {str(c): {} for c in CONCURRENCY}
+                measure_all(references, this_round, args.duration)
+                for config, servers in configurations.items():
+                    for kind in ("bff", "incumbent"):
+                        try:
+                            rung = {f"{kind}_{config}": servers.start(kind)}
+                            check_paths(rung)
+                            for target in rung.values():  # warm-up
+                                wrk(target.url, connections=32, duration=2, headers=target.headers)
+                            measure_all(rung, this_round, args.duration)
+                        finally:
+                            servers.stop(kind)
                 rounds.append(this_round)
                 print(f"round {number + 1}/{args.rounds} done", file=sys.stderr)
             result["rounds"] = rounds
-            result["summary"] = summarize(rounds)
+            result["summary"] = summarize(rounds, configs)
             result["spread_c32"] = [
                 {
                     name: {
                         "requests_per_worker": r["32"][name]["requests_per_worker"],
                         "connections_per_worker": r["32"][name]["connections_per_worker"],
                     }
-                    for name in ("floor", "bff", "bff_redis")
+                    for name in paths(configs)[1:]
                 }
                 for r in rounds
             ]
-            redis_bff.stop_bff()
             names = [n for n in args.variants.split(",") if n]
             if names:
                 result["variants"] = run_variants(
                     stack, upstream, args.variant_duration, names, args.variant_rounds
                 )
             if args.py_spy:
+                api_url = f"{stack.url}/api/{UPSTREAM_NAME}/json"
                 result["profile"] = profile(stack, api_url, args.py_spy, args.profile_seconds, root)
     finally:
         if floor:
@@ -410,34 +600,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> str:
     s = result["summary"]
+    configs = result["settings"]["configs"]
     lines = [
         f"Overhead ({result['settings']['workers']} workers x {result['settings']['threads']}"
         f" threads, {result['settings']['rounds']} rounds x {result['settings']['duration_s']} s,"
         " medians)",
-        f"{'path':9} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f"{'path':24} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
         "   CPU ms/request: server postgres redis upstream wrk other",
     ]
     for c in CONCURRENCY:
-        for name in PATHS:
+        for name in paths(configs):
             row = s["table"][str(c)][name]
             cpu = row["cpu_ms_per_request"]
             lines.append(
-                f"{name:9} {c:>3} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+                f"{name:24} {c:>3} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
                 f" {row['errors']:>6}   {' ' * 16}{cpu.get('server', 0):>6.3f}"
                 f" {cpu.get('postgres', 0):>8.3f} {cpu.get('redis', 0):>5.3f}"
                 f" {cpu.get('upstream', 0):>8.3f}"
                 f" {cpu.get('load_generator', 0):>5.3f} {cpu.get('other', 0):>5.3f}"
             )
-    labels = {"bff": "BFF (PostgreSQL)", "bff_redis": "BFF (PostgreSQL + Redis cache)"}
-    for name, label in labels.items():
-        r = s[name]
-        lines.append(
-            f"{label}: p50 - direct p50 at c=1 = {r['p50_minus_direct_p50_c1_ms']:.2f} ms"
-            f" (target <= 2 ms: {'met' if r['met_added_p50'] else 'NOT met'});"
-            f" req/s / floor req/s at c=32 = {100 * r['rps_over_floor_rps_c32']:.0f} %"
-            f" (target >= 60 %: {'met' if r['met_share_of_floor'] else 'NOT met'})"
-        )
     lines.append(f"(the floor itself adds {s['floor_p50_minus_direct_p50_c1_ms']:.2f} ms at c=1)")
+    lines.append("")
+    lines.append(tables.overhead_table(s))
+    lines.append("")
+    lines.append(tables.scale_table(s))
+    lines.append("")
     retried = sum(
         len(r[c][name].get("uneven_attempts", []))
         for r in result["rounds"]
@@ -451,7 +638,7 @@ def report(result: dict[str, Any]) -> str:
     for i, spread in enumerate(result["spread_c32"], 1):
         lines.append(
             f"round {i} spread at c=32 (requests / connections per worker):"
-            + ", ".join(
+            + ",".join(
                 f" {name} {spread_text(spread[name]['requests_per_worker'])}"
                 f" / {spread_text(spread[name]['connections_per_worker'])}"
                 for name in spread
@@ -459,7 +646,7 @@ def report(result: dict[str, Any]) -> str:
         )
     if result.get("variants"):
         lines.append(
-            "BFF variants (one change each, BFF restarted for each; medians of"
+            "BFF variants on PostgreSQL (one change each, BFF restarted for each; medians of"
             f" {len(next(iter(result['variants'].values()))['runs'])} interleaved rounds):"
         )
         lines.append(

@@ -5,7 +5,9 @@ The BFF runs under gunicorn (1 worker) on its own PostgreSQL database with
 including the connection health check Django runs outside its own query log, lands in the
 server log. A signed-in session then makes proxied calls one at a time; the statements
 between two calls are that call's; Redis commands are seen with MONITOR. Two
-configurations: PostgreSQL alone, and PostgreSQL + Redis (sessions and records cached).
+configurations: PostgreSQL alone, and PostgreSQL + Redis (sessions and records cached);
+and a BFF on SQLite, whose statements its worker logs itself (bench/gunicorn_hooks.py,
+BENCH_SQL_LOG), for the fresh-token case.
 Three cases: a fresh token (the steady state), a fresh
 token when last_seen_at is a minute old (the once-a-minute write), a token inside the
 refresh buffer (the refresh). Then the same call in-process with Django's test Client,
@@ -109,6 +111,28 @@ def shorten(sql: str, width: int = 160) -> str:
     # Column lists say little; keep the shape of the statement.
     sql = re.sub(r"SELECT (.{60}).*? FROM", r"SELECT \1... FROM", sql)
     return sql if len(sql) <= width else sql[: width - 3] + "..."
+
+
+def sqlite_side(stack: BFFStack, sql_log: Path, requests_count: int) -> dict[str, Any]:
+    """SQL statements per fresh-token call of a BFF on SQLite, from its worker's SQL log."""
+    url = f"{stack.url}/api/{UPSTREAM_NAME}/json"
+
+    def call() -> list[str]:
+        offset = sql_log.stat().st_size if sql_log.exists() else 0
+        response = requests.get(url, headers=stack.api_headers(), timeout=30)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+        with sql_log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode().splitlines()
+
+    call()  # warm-up
+    steady = [call() for _ in range(requests_count)]
+    return {
+        "fresh_token_counts": [len(c) for c in steady],
+        "fresh_token_redis_counts": [0 for _ in steady],
+        "fresh_token": {"postgres": [], "sqlite": steady[-1], "redis": []},
+    }
 
 
 def server_side(stack: BFFStack, requests_count: int, monitor: RedisCommands) -> dict[str, Any]:
@@ -294,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": machine()}
     upstream = Upstream(root).start()
     try:
-        with bff_stack("queries", upstream.url, root=root, workers=1, spare_ports=1) as stack:
+        with bff_stack("queries", upstream.url, root=root, workers=1, spare_ports=2) as stack:
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
                 name = database_name(stack.database_url)
                 admin.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
@@ -309,6 +333,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             finally:
                 with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
                     admin.execute(f'ALTER DATABASE "{name}" RESET log_statement')
+            sqlite = stack.another(1)
+            sqlite.database_url = f"sqlite:///{root / 'bff.sqlite3'}"
+            sqlite.migrated = False
+            sql_log = root / "sqlite-statements.log"
+            sqlite.start_bff(env={"BENCH_SQL_LOG": str(sql_log)}, tag="-sqlite", driver=False)
+            result["server_sqlite"] = sqlite_side(sqlite, sql_log, args.requests)
+            sqlite.stop_bff()
             # In-process with the scale-out settings (Redis cache), the session of `other`.
             result["in_process"] = in_process(other, args.requests, args.profile_requests)
     finally:
@@ -346,6 +377,14 @@ def report(result: dict[str, Any]) -> str:
             f" {len(server['after_refresh']['postgres'])} SQL"
         )
         lines += listing(server["refresh"])
+    if sqlite := result.get("server_sqlite"):
+        lines.append(
+            f"  SQLite (its worker's own log): fresh token: {sqlite['fresh_token_counts']} SQL"
+            " statements per request"
+        )
+        lines += [
+            f"      {i}. {shorten(sql)}" for i, sql in enumerate(sqlite["fresh_token"]["sqlite"], 1)
+        ]
     local = result["in_process"]
     lines.append(
         f"In-process (test Client, Redis cache settings): {local['orm_queries_per_request']:g} ORM"

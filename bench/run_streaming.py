@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import cpu_seconds
 from bench.machine import machine
 from bench.memory import RSSSampler, memory_kib, reset_peak
 from bench.results import median, save, workdir
@@ -82,8 +83,12 @@ def through_bff(
     for pid in pids:
         reset_peak(pid)
         before[pid] = memory_kib(pid)["VmRSS"]
+    cpu_before = cpu_seconds(pids)
     with RSSSampler(pids) as sampler:
         result = transfer(kind, url, stack.api_headers(), size, upload_file)
+    cpu = sum(cpu_seconds(pids).values()) - sum(cpu_before.values())
+    # Below 1 the relay waited (on a socket, or for a CPU) for the rest of the transfer.
+    result["worker_cpu_share"] = cpu / result["seconds"]
     growth = {}
     for pid in pids:
         peak = max(memory_kib(pid)["VmHWM"], sampler.peak[pid])
@@ -155,6 +160,7 @@ def summarize_config(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[s
             "bff_mb_per_s_best": max(bff),
             "ratio_median": median(bff) / median(direct),
             "max_worker_peak_growth_mib": growth,
+            "worker_cpu_share_median": median([r["worker_cpu_share"] for r in by_path["bff"]]),
             "met_memory": growth < TARGET_GROWTH_MB,
         }
     return out
@@ -165,7 +171,7 @@ def report(result: dict[str, Any]) -> str:
         f"Streaming {result['bytes'] // MB} MB (curl; median of"
         f" {len(result['runs']['as_is']['download']['bff'])}; MB = 10^6 bytes):",
         f"{'':22} {'direct MB/s':>12} {'BFF MB/s':>9} {'BFF/direct':>10}"
-        f" {'BFF worker peak RSS growth':>27}",
+        f" {'BFF worker peak RSS growth':>27}   worker CPU busy",
     ]
     rows = [
         (f"{kind} ({config})", s)
@@ -177,6 +183,7 @@ def report(result: dict[str, Any]) -> str:
             f"{label:22} {s['direct_mb_per_s_median']:>12.0f} {s['bff_mb_per_s_median']:>9.0f}"
             f" {100 * s['ratio_median']:>9.0f}% {s['max_worker_peak_growth_mib']:>20.1f} MiB"
             f" (target < {TARGET_GROWTH_MB} MB: {'met' if s['met_memory'] else 'NOT met'})"
+            f"   {100 * s['worker_cpu_share_median']:.0f} % of the transfer"
         )
     return "\n".join(lines)
 

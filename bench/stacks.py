@@ -10,6 +10,7 @@ BFF of a stack also sets Django up in the driver process for the stack's databas
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +34,11 @@ from tests.support.servers import ROOT, Server, free_port, stop_process
 CLIENT_ID = "bff-test"
 CLIENT_SECRET = "bff-test-secret"
 UPSTREAM_NAME = "bench"
-# The Redis database the benchmarks' BFFs use as their cache (flushed by each run).
-REDIS_CACHE_URL = "redis://127.0.0.1:6379/13"
+# The Redis database the benchmarks' BFFs use as their cache (flushed by each run), and the
+# prefix of their PostgreSQL databases (<prefix>_<name>, dropped and made by each run); both
+# can be moved off the defaults so that two people can run the benchmarks on one machine.
+REDIS_CACHE_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "bench")
 # The scale-out configuration: a shared cache, so sessions are cached_db and records cached.
 REDIS_CACHE_ENV = {
     "CACHE_URL": REDIS_CACHE_URL,
@@ -150,9 +154,16 @@ class BFFStack:
         return f"{self.proxy.url}/o"
 
     def start_bff(
-        self, *, lock_backend: str = DATABASE_LOCK, env: dict[str, str] | None = None, tag: str = ""
+        self,
+        *,
+        lock_backend: str = DATABASE_LOCK,
+        env: dict[str, str] | None = None,
+        tag: str = "",
+        driver: bool = True,
     ) -> Server:
-        """(Re)start the BFF with this configuration and sign in a fresh session."""
+        """(Re)start the BFF with this configuration and sign in a fresh session. With
+        `driver` false the driver's Django is left alone (a BFF on another database than the
+        stack's: record_id stays empty)."""
         self.stop_bff()
         self.count_dir = self.root / f"counts-bff-{self.port}{tag}"
         if self.count_dir.exists():
@@ -175,10 +186,12 @@ class BFFStack:
             env=self.env,
         )
         self.migrated = True
-        # Once per process (later calls only check the database): see bench.django_setup.
-        django_setup.setup(self.driver_env())
+        if driver:
+            # Once per process (later calls only check the database): see bench.django_setup.
+            django_setup.setup(self.driver_env())
         self.cookie = sign_in(self.url)
-        self.record_id = newest_live_record_id()
+        if driver:
+            self.record_id = newest_live_record_id()
         return self.bff
 
     def driver_env(self) -> dict[str, str]:
@@ -206,10 +219,12 @@ def bff_stack(
     threads: int = 16,
     idp_env: dict[str, str] | None = None,
     spare_ports: int = 0,
+    redirect_uris: tuple[str, ...] = (),
 ) -> Iterator[BFFStack]:
     """Provider proxy + provider + a fresh PostgreSQL database bench_<name>; the BFF is started
-    by the caller (BFFStack.start_bff), its files under `root`. Everything started here is
-    stopped on the way out."""
+    by the caller (BFFStack.start_bff), its files under `root`. `redirect_uris` are registered
+    for the same client besides the BFFs' (the incumbent's callback). Everything started here
+    is stopped on the way out."""
     with ExitStack() as stack:
         proxy = ProviderProxy()
         stack.callback(proxy.stop)
@@ -222,7 +237,8 @@ def bff_stack(
             root / "idp",
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
-            redirect_uris=[f"http://127.0.0.1:{p}/auth/callback/oidc" for p in [port, *spares]],
+            redirect_uris=[f"http://127.0.0.1:{p}/auth/callback/oidc" for p in [port, *spares]]
+            + list(redirect_uris),
             post_logout_redirect_uris=[
                 f"http://127.0.0.1:{p}/auth/signed-out" for p in [port, *spares]
             ],
@@ -232,7 +248,7 @@ def bff_stack(
         )
         stack.callback(idp.stop)
         proxy.target = f"http://127.0.0.1:{idp.port}"
-        database_url = fresh_postgres_database(f"bench_{name}")
+        database_url = fresh_postgres_database(f"{DATABASE_PREFIX}_{name}")
         redis.Redis.from_url(REDIS_CACHE_URL).flushdb()
         result = BFFStack(
             root=root,

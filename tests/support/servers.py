@@ -51,10 +51,13 @@ class Server:
         ready_path: str = "/",
         config: Path | None = None,
         asgi: str | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.name = name
         # "module:application": served by uvicorn (one process) instead of gunicorn.
         self.asgi = asgi
+        # The interpreter gunicorn runs under (another virtualenv's for bench/incumbent_site).
+        self.python = python
         self.settings_module = settings_module
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,7 @@ class Server:
             command
             if self.asgi
             else [
-                sys.executable,
+                self.python,
                 "-m",
                 "gunicorn",
                 *config,
