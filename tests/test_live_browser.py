@@ -56,8 +56,9 @@ def test_an_item_added_in_one_tab_arrives_in_the_other(live_site, page):
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_site}/items")
     expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
-    # The first tab has subscribed (after the server's connection_ack).
-    for _ in range(200):
+    # The first tab has subscribed (after the server's connection_ack); up to 30 s on a busy
+    # machine.
+    for _ in range(600):
         if any('"subscribe"' in frame for frame in sent):
             break
         page.wait_for_timeout(50)
