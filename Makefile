@@ -36,6 +36,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
+	$(PY) bin/ensure_test_services.py --bench
 	$(PY) -m bench.run_all
 
 clean:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Before the suite: PostgreSQL and Redis must answer (the scale-out and fault tests use them
 for real), Debian's Chromium must be installed for the browser tests and Debian's nginx for the
-slow-client tests (tests/faults, deploy/nginx.conf). Fails loudly, never skips."""
+slow-client tests (tests/faults, deploy/nginx.conf); with --bench, wrk for `make bench` too.
+Fails loudly, never skips."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ PACKAGES = {
     # tests/faults starts a redis-server of its own, to break it.
     "redis-server": "/usr/bin/redis-server",
 }
+# What `make bench` needs besides: the load generator.
+BENCH_PACKAGES = {"wrk": "/usr/bin/wrk"}
 
 
 def reachable(host: str, port: int) -> bool:
@@ -46,9 +49,10 @@ def main() -> int:
         for name, (host, port, how) in SERVICES.items()
         if not reachable(host, port)
     ]
-    absent = {package: path for package, path in PACKAGES.items() if not os.path.exists(path)}
+    wanted = {**PACKAGES, **(BENCH_PACKAGES if "--bench" in sys.argv[1:] else {})}
+    absent = {package: path for package, path in wanted.items() if not os.path.exists(path)}
     if absent and os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"Installing Debian's {', '.join(absent)} for the tests …", flush=True)
+        print(f"Installing Debian's {', '.join(absent)} …", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *absent], check=False, env=env)
