@@ -10,6 +10,8 @@ from csp.constants import HEADER
 from csp.middleware import CheckableLazyObject, CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -35,6 +37,17 @@ def provider_origins() -> list[str]:
     return origins
 
 
+# The policy header as built for each set of provider origins; dropped when the policy
+# setting changes (override_settings).
+_built: dict[tuple[str, ...], str] = {}
+
+
+@receiver(setting_changed, dispatch_uid="accounts.csp_policy_changed")
+def _policy_changed(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _built.clear()
+
+
 # What a view or decorator may set on a response to change its policy (django-csp).
 _PER_RESPONSE = tuple(
     f"_csp_{kind}{suffix}" for kind in ("config", "update", "replace") for suffix in ("", "_ro")
@@ -50,10 +63,6 @@ class ProviderAwareCSPMiddleware(CSPMiddleware):
     per set of provider origins.
     """
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._headers: dict[tuple[str, ...], str] = {}
-
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
@@ -65,10 +74,10 @@ class ProviderAwareCSPMiddleware(CSPMiddleware):
         ):
             return super().process_response(request, response)
         origins = tuple(provider_origins())
-        header = self._headers.get(origins)
+        header = _built.get(origins)
         if header is None:
             parts = self.get_policy_parts(request=request, response=response)
-            header = self._headers[origins] = build_policy(**asdict(parts))
+            header = _built[origins] = build_policy(**asdict(parts))
         excluded = (getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}).get(
             "EXCLUDE_URL_PREFIXES"
         ) or ()
