@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,17 @@ def _ts(value: datetime | None) -> float | None:
 
 def _dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
+
+
+def _decrypted_once(
+    instance: models.Model, state: tuple, build: Callable[[], TokenSet]
+) -> TokenSet:
+    """`build()` (the instance's tokens, decrypted), kept on the instance until the fields in
+    `state` change (TokenSession.__getstate__ keeps it out of the shared cache)."""
+    cached = instance.__dict__.get("_decrypted")
+    if cached is None or cached[0] != state:
+        cached = instance.__dict__["_decrypted"] = (state, build())
+    return cached[1]
 
 
 class SessionsAreEndedNotDeleted(PermissionDenied):
@@ -147,21 +159,18 @@ class TokenSession(models.Model):
             self.access_expires_at,
             self.refresh_expires_at,
         )
-        cached = self.__dict__.get("_decrypted")
-        if cached is None or cached[0] != state:
-            cached = (
-                state,
-                TokenSet(
-                    access_token=crypto.decrypt(self.access_token_encrypted),
-                    refresh_token=crypto.decrypt(self.refresh_token_encrypted),
-                    id_token=crypto.decrypt(self.id_token_encrypted),
-                    issued_at=self.access_issued_at.timestamp(),
-                    expires_at=self.access_expires_at.timestamp(),
-                    refresh_expires_at=_ts(self.refresh_expires_at),
-                ),
-            )
-            self.__dict__["_decrypted"] = cached
-        return cached[1]
+        return _decrypted_once(
+            self,
+            state,
+            lambda: TokenSet(
+                access_token=crypto.decrypt(self.access_token_encrypted),
+                refresh_token=crypto.decrypt(self.refresh_token_encrypted),
+                id_token=crypto.decrypt(self.id_token_encrypted),
+                issued_at=self.access_issued_at.timestamp(),
+                expires_at=self.access_expires_at.timestamp(),
+                refresh_expires_at=_ts(self.refresh_expires_at),
+            ),
+        )
 
     def set_tokens(self, tokens: TokenSet) -> list[str]:
         """Store (encrypted) tokens on the instance; returns the fields changed."""
@@ -236,20 +245,17 @@ class UpstreamToken(models.Model):
     def tokens(self) -> TokenSet:
         """The decrypted access token as a TokenSet (no refresh or ID token of its own)."""
         state = (self.access_token_encrypted, self.issued_at, self.expires_at)
-        cached = self.__dict__.get("_decrypted")
-        if cached is None or cached[0] != state:
-            cached = (
-                state,
-                TokenSet(
-                    access_token=crypto.decrypt(self.access_token_encrypted),
-                    refresh_token="",
-                    id_token="",
-                    issued_at=self.issued_at.timestamp(),
-                    expires_at=self.expires_at.timestamp(),
-                ),
-            )
-            self.__dict__["_decrypted"] = cached
-        return cached[1]
+        return _decrypted_once(
+            self,
+            state,
+            lambda: TokenSet(
+                access_token=crypto.decrypt(self.access_token_encrypted),
+                refresh_token="",
+                id_token="",
+                issued_at=self.issued_at.timestamp(),
+                expires_at=self.expires_at.timestamp(),
+            ),
+        )
 
     def set_tokens(self, tokens: TokenSet) -> None:
         self.access_token_encrypted = crypto.encrypt(tokens.access_token)

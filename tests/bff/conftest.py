@@ -13,7 +13,7 @@ from django.utils import timezone
 from bff import record_cache
 from bff.models import TokenSession
 from oidc.provider import reset_providers
-from tests.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, sign_in
 from tests.support.echo_upstream import EchoUpstream
 from tests.support.idp import start_idp
 from tests.support.provider_proxy import ProviderProxy
@@ -138,3 +138,11 @@ def make_due(remaining: float = 10.0, lifetime: float = 900.0) -> TokenSession:
         refresh_failures=0,
     )
     return TokenSession.objects.get(pk=record.pk)
+
+
+@pytest.fixture
+def user(wired, browser) -> requests.Session:
+    """A signed-in browser whose scripts send X-CSRF: 1 and their Origin."""
+    sign_in(browser, wired.bff)
+    browser.headers.update({"X-CSRF": "1", "Origin": wired.bff})
+    return browser

@@ -36,13 +36,6 @@ def ruled(echo_server, wired, settings):
     return echo_server
 
 
-@pytest.fixture
-def user(wired, browser) -> requests.Session:
-    sign_in(browser, wired.bff)
-    browser.headers.update({"X-CSRF": "1", "Origin": wired.bff})
-    return browser
-
-
 def reached(echo) -> list[tuple[str, str]]:
     return [(seen["method"], seen["path"]) for seen in echo.seen]
 

@@ -13,7 +13,7 @@ from bff.client import upstream
 from bff.models import TokenSession
 from oidc.provider import reset_providers
 from tests.bff.test_proxy_paths import PATH_ATTACKS
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, sign_in
+from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.support.echo_upstream import (
     GZIP_BODY,
     EchoUpstream,
@@ -42,14 +42,6 @@ def echo(echo_server, wired, settings) -> EchoUpstream:
     }
     echo_server.reset()
     return echo_server
-
-
-@pytest.fixture
-def user(wired, browser) -> requests.Session:
-    """A signed-in browser whose scripts send X-CSRF: 1 and their Origin."""
-    sign_in(browser, wired.bff)
-    browser.headers.update({"X-CSRF": "1", "Origin": wired.bff})
-    return browser
 
 
 def access_token() -> str:

@@ -6,11 +6,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from bff import step_up
 from bff.models import TokenSession
-from tests.conftest import sign_in
 from tests.support.echo_upstream import EchoUpstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,13 +22,6 @@ def echo(echo_server, wired, settings) -> EchoUpstream:
     settings.BFF_UPSTREAMS = {"echo": f"{echo_server.url}/base"}
     echo_server.reset()
     return echo_server
-
-
-@pytest.fixture
-def user(wired, browser) -> requests.Session:
-    sign_in(browser, wired.bff)
-    browser.headers.update({"X-CSRF": "1", "Origin": wired.bff})
-    return browser
 
 
 def test_a_step_up_challenge_becomes_step_up_required(echo, user, wired):
