@@ -5,7 +5,6 @@ BFF's WebSocket, the demo API under uvicorn behind it)."""
 from __future__ import annotations
 
 import copy
-import re
 import uuid
 from collections.abc import Iterator
 
@@ -13,7 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from oidc.provider import reset_providers
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, USER_EMAIL, USER_PASSWORD, issuer_of
+from tests.bff.test_browser_items import open_items_signed_in
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, issuer_of
 from tests.support.browser import chromium_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,13 +49,7 @@ def page(monkeypatch) -> Iterator[Page]:
 def test_an_item_added_in_one_tab_arrives_in_the_other(live_site, page):
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(str(frame))))
-    page.goto(f"{live_site}/items")
-    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
-    page.fill("input[name=email]", USER_EMAIL)
-    page.fill("input[name=password]", USER_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_site}/items")
-    expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
+    open_items_signed_in(page, live_site)
     # The first tab has subscribed (after the server's connection_ack); up to 30 s on a busy
     # machine.
     for _ in range(600):
@@ -118,12 +112,7 @@ FETCH_STREAM = """async (name) => {
 
 
 def test_event_source_and_fetch_streaming_read_the_event_stream(live_site, page):
-    page.goto(f"{live_site}/items")
-    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
-    page.fill("input[name=email]", USER_EMAIL)
-    page.fill("input[name=password]", USER_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_site}/items")
+    open_items_signed_in(page, live_site)
 
     name = f"Through EventSource {uuid.uuid4().hex[:8]}"
     assert page.evaluate(EVENT_SOURCE, name) == name

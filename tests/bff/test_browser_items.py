@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from bff.models import TokenSession
 from bff.sessions import end_sessions
 from tests.conftest import USER_EMAIL, USER_PASSWORD
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, open_signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,12 +29,7 @@ def page(monkeypatch) -> Iterator[Page]:
 
 def open_items_signed_in(page: Page, bff: str) -> None:
     """Open /items, sign in on the provider's page on the way, wait for the list."""
-    page.goto(f"{bff}/items")
-    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
-    page.fill("input[name=email]", USER_EMAIL)
-    page.fill("input[name=password]", USER_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{bff}/items")
+    open_signed_in(page, bff, "/items", USER_EMAIL, USER_PASSWORD)
     expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
 
 

@@ -14,7 +14,7 @@ from accounts.models import User
 from bff.models import TokenSession
 from tests.bff.conftest import make_due
 from tests.conftest import USER_EMAIL, USER_PASSWORD
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, open_signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,12 +42,7 @@ def signed_in(strict, live_server, settings, echo_server, context) -> Page:
     """A first tab, signed in on the provider's page, on the sessions page."""
     settings.BFF_UPSTREAMS = {"echo": f"{echo_server.url}/base"}
     page = context.new_page()
-    page.goto(f"{live_server.url}/auth/sessions")
-    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
-    page.fill("input[name=email]", USER_EMAIL)
-    page.fill("input[name=password]", USER_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/auth/sessions")
+    open_signed_in(page, live_server.url, "/auth/sessions", USER_EMAIL, USER_PASSWORD)
     return page
 
 

@@ -17,6 +17,7 @@ from bff.models import TokenSession
 from bff.sessions import end_sessions
 from oidc.provider import reset_providers
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, USER_EMAIL, USER_PASSWORD, sign_in
+from tests.support import browser as playwright_browser
 from tests.support.browser import PHONE, chromium_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,12 +47,7 @@ def phone(allow_orm_in_playwright) -> Iterator[Page]:
 
 def open_signed_in(page: Page, bff: str, path: str) -> None:
     """Open `path`, signing in on the provider's page on the way."""
-    page.goto(f"{bff}{path}")
-    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
-    page.fill("input[name=email]", USER_EMAIL)
-    page.fill("input[name=password]", USER_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{bff}{path}")
+    playwright_browser.open_signed_in(page, bff, path, USER_EMAIL, USER_PASSWORD)
 
 
 def another_device(bff: str) -> requests.Session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,3 +34,13 @@ def chromium_page(**context_options: Any) -> Iterator[Page]:
         finally:
             context.close()
             browser.close()
+
+
+def open_signed_in(page: Page, bff: str, path: str, email: str, password: str) -> None:
+    """Open `path`, signing in on the built-in provider's page on the way."""
+    page.goto(f"{bff}{path}")
+    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{bff}{path}")
