@@ -5,7 +5,9 @@ With CONN_HEALTH_CHECKS, Django sends `SELECT 1` on a persistent connection befo
 query of every request: one more round trip per request. Here that first query goes
 straight out, and only when it fails on a connection that died while idle (a server restart,
 a failover, a proxy's idle cut) — outside a transaction, so nothing else ran on it — is the
-connection replaced and the query sent again on the new one. A restart of PostgreSQL costs no
+connection replaced and the query sent again on the new one. A request whose first use of the
+connection opens a transaction (a sign-in) is checked with Django's SELECT 1 first, as before:
+a query inside a transaction cannot be sent again. A restart of PostgreSQL costs no
 request its answer, and a healthy connection costs no extra round trip.
 """
 
@@ -31,6 +33,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if not self.health_check_done:
                 self._unproven = True
                 self.health_check_done = True
+
+    def set_autocommit(self, autocommit: bool, *args: Any, **kwargs: Any) -> None:
+        """A transaction that begins with the request's first use of the connection: a query
+        inside it could not be sent again, so the connection is checked first (SELECT 1), as
+        Django would have before the request."""
+        unchecked = self.health_check_enabled and (not self.health_check_done or self._unproven)
+        if not autocommit and self.connection is not None and unchecked:
+            self._unproven = False
+            self.health_check_done = True
+            if not self.is_usable():
+                self.close()
+        super().set_autocommit(autocommit, *args, **kwargs)
 
     def _retry_on_dead_connection(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict

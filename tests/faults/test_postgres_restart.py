@@ -35,3 +35,17 @@ def test_a_restart_between_requests_fails_none(clean):
         after = list(pool.map(lambda i: sessions_page(bases[i % 2], session), range(CALLS)))
     assert after == [200] * CALLS
     assert clean.pg.open_connections >= 2
+
+
+def test_a_restart_before_a_sign_in_fails_none(clean):
+    # A sign-in's first queries run in a transaction, where nothing can be sent again: the
+    # connection is checked before it begins.
+    first = clean.sign_in()
+    with ThreadPoolExecutor(8) as pool:
+        warm = list(pool.map(lambda i: sessions_page(clean.a.url, first), range(CALLS)))
+    assert warm == [200] * CALLS
+
+    clean.pg.cut_all()
+
+    for _ in range(4):  # each lands on some worker thread's dead connection
+        clean.sign_in()
