@@ -238,14 +238,14 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
     from urllib.parse import urlsplit
 
     import urllib3
-    from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django.test import Client
+    from django.utils import timezone
     from requests.adapters import HTTPAdapter
 
-    from bff import crypto, record_cache
+    from bff import crypto
     from bff.models import TokenSession
-    from bff.session_store import SessionStore as CachedSessionStore
+    from bff.session_store import JoinedQuery, SessionStore
     from bff.upstreams import get_upstream
 
     client = Client(HTTP_HOST="127.0.0.1")
@@ -275,22 +275,24 @@ def component_costs(stack: BFFStack, record_id: str, repeat: int) -> dict[str, d
         plain.getresponse().read()
 
     session_key = stack.cookie
+    joined = JoinedQuery("default")
     costs = {
         "whole request, test Client (no gunicorn; Redis cache settings)": timed(
             whole_request, repeat
         ),
-        "Django session load (db backend)": timed(lambda: SessionStore(session_key).load(), repeat),
-        "Django session load (cached_db backend, from Redis)": timed(
-            lambda: CachedSessionStore(session_key).load(), repeat
+        "session + record + user from the database (bff.session_store's joined query)": timed(
+            lambda: joined.get(session_key, timezone.now()), repeat
         ),
-        "record + user: ORM get + select_related (load_session's query)": timed(orm_record, repeat),
+        "session + record + ended mark from Redis (bff.session_store, one MGET)": timed(
+            lambda: SessionStore(session_key).load(), repeat
+        ),
+        "record + user: ORM get + select_related (load_session's fallback)": timed(
+            orm_record, repeat
+        ),
         "connection health check (is_usable: SELECT 1)": timed(connection.is_usable, repeat),
         "record.tokens (decrypt 3 tokens)": timed(lambda: record.tokens, repeat),
         "decrypt the access token only": timed(
             lambda: crypto.decrypt(record.access_token_encrypted), repeat
-        ),
-        "record from the Redis cache (bff.record_cache.get: MGET + unpickle)": timed(
-            lambda: record_cache.get(record.browser_key), repeat
         ),
         "upstream GET, requests (pooled session)": timed(
             lambda: session.get(url, timeout=upstream.timeout).content, repeat

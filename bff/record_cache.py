@@ -70,13 +70,6 @@ def found(browser_key: str, entries: dict[str, Any]) -> Any:
     return entries.get(record_key)
 
 
-def get(browser_key: str) -> Any:
-    """The cached record of this browser session, an Ended mark, or None."""
-    if not enabled() or not browser_key:
-        return None
-    return found(browser_key, _quietly("get", cache.get_many, list(keys(browser_key))) or {})
-
-
 def ended_marks(record_ids: list[str]) -> dict[str, str] | None:
     """{id: reason} of those marked ended, in one round trip; None when records are not cached
     here or the cache did not answer (ask the database)."""
